@@ -1,0 +1,14 @@
+export { assert, unreachable, AssertionError } from './assert.js';
+export { type Clock, type Timer, systemClock, ManualClock } from './clock.js';
+export { type Random, seededRandom } from './random.js';
+export { crc32 } from './checksum.js';
+export {
+  type Offset,
+  type PartitionId,
+  type Generation,
+  asOffset,
+  asPartitionId,
+  asGeneration,
+  OFFSET_MAX,
+} from './ids.js';
+export { type Logger, silentLogger } from './logger.js';

@@ -1,0 +1,28 @@
+export {
+  SegmentLog,
+  type SegmentLogOptions,
+  type AppendResult,
+  type ReadRequest,
+  type ReadResult,
+  type RetentionResult,
+  type RecoveryReport,
+} from './segment-log.js';
+export {
+  encodeBatch,
+  encodedBatchBytes,
+  decodeRecords,
+  splitBatches,
+  readBatchHeader,
+  checkBatch,
+  batchLastOffset,
+  batchNextOffset,
+  BATCH_HEADER_BYTES,
+  BATCH_MAGIC,
+  type BatchInput,
+  type BatchHeader,
+  type RecordInput,
+  type RecordHeader,
+  type LogRecord,
+} from './record-batch.js';
+export { type FileIO, type Fd, nodeFileIO } from './file-io.js';
+export { MemoryFileIO, type CrashOptions } from './memory-file-io.js';
