@@ -428,11 +428,11 @@ export class SegmentLog {
     const { retentionMs, retentionBytes } = this.config;
     const expiredBeforeMs = this.clock.nowMs() - retentionMs;
     const isExpired = (segment: Segment): boolean => retentionMs !== -1 && !segment.isEmpty && segment.maxTimestampMs < expiredBeforeMs;
-    if (this.segments.length === 1 && isExpired(this.active)) this.roll();
     let deletedSegmentCount = 0;
     let deletedBytes = 0;
     let totalBytes = this.sizeBytes;
     for (;;) {
+      if (this.segments.length === 1 && isExpired(this.active)) this.roll();
       const oldest = this.segments[0]!;
       if (oldest === this.active || oldest.syncsInFlight > 0) break;
       const overSize = retentionBytes !== -1 && totalBytes - oldest.sizeBytes >= retentionBytes;

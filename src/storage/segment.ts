@@ -49,7 +49,8 @@ export class Segment {
   private fd: Fd | undefined;
   private offsetIndex: OffsetIndex | undefined;
   private timeIndex: TimeIndex | undefined;
-  private bytesSinceIndexEntry = 0;
+  /** Log bytes appended since the last index entry; starts high so the first batch is always indexed. */
+  private bytesSinceIndexEntry = Number.MAX_SAFE_INTEGER;
 
   private constructor(
     private readonly io: FileIO,
