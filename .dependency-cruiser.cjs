@@ -22,7 +22,7 @@ const onlyIn = (pkg, rooms) => ({
   to: { path: `node_modules/${pkg}` },
 });
 
-const lower = ['base/', 'errors\\.ts', 'config\\.ts'];
+const lower = ['base/', 'errors\\.ts', 'config\\.ts', 'metrics\\.ts'];
 
 module.exports = {
   forbidden: [
@@ -37,6 +37,7 @@ module.exports = {
     layer('base/', []),
     layer('errors\\.ts', ['base/']),
     layer('config\\.ts', ['base/', 'errors\\.ts']),
+    layer('metrics\\.ts', ['base/']),
     layer('storage/', lower),
     layer('meta/', lower),
     layer('partition/', [...lower, 'storage/', 'meta/']),
@@ -44,8 +45,8 @@ module.exports = {
     layer('dlq/', [...lower, 'storage/', 'meta/', 'partition/']),
     layer('broker\\.ts', [...lower, 'storage/', 'meta/', 'partition/', 'group/', 'dlq/']),
     layer('wire/', ['base/', 'errors\\.ts']),
-    layer('server/grpc/', ['broker\\.ts', 'wire/', 'errors\\.ts', 'config\\.ts', 'base/']),
-    layer('server/http/', ['broker\\.ts', 'errors\\.ts', 'config\\.ts', 'base/']),
+    layer('server/grpc/', ['broker\\.ts', 'wire/', 'errors\\.ts', 'config\\.ts', 'metrics\\.ts', 'base/']),
+    layer('server/http/', ['broker\\.ts', 'errors\\.ts', 'config\\.ts', 'metrics\\.ts', 'base/']),
     layer('client/', ['wire/', 'errors\\.ts', 'base/']),
     layer('cli/', ['client/', 'config\\.ts', 'base/', 'main\\.ts']),
     {
@@ -56,6 +57,7 @@ module.exports = {
       to: { path: '^src/client/' },
     },
     onlyIn('lmdb', ['meta/']),
+    onlyIn('prom-client', ['metrics\\.ts']),
     onlyIn('fastify', ['server/http/']),
     onlyIn('@fastify', ['server/http/']),
     onlyIn('@grpc', ['wire/', 'server/grpc/', 'client/']),

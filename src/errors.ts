@@ -35,6 +35,98 @@ export const ERROR_CATALOG = {
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,
     httpStatus: 400,
   },
+  RECORD_TOO_LARGE: {
+    summary: 'A record (or its key, or its headers) is larger than the configured maximum.',
+    retriable: false,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    httpStatus: 413,
+  },
+  REQUEST_TOO_LARGE: {
+    summary: 'A request holds more records or bytes than the configured maximum.',
+    retriable: false,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    httpStatus: 413,
+  },
+  TOPIC_NOT_FOUND: {
+    summary: 'The topic does not exist.',
+    retriable: false,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    httpStatus: 404,
+  },
+  PARTITION_NOT_FOUND: {
+    summary: 'The topic has no partition with that number.',
+    retriable: false,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    httpStatus: 404,
+  },
+  TOPIC_EXISTS: {
+    summary: 'A topic with that name already exists.',
+    retriable: false,
+    grpcStatus: GrpcStatus.ALREADY_EXISTS,
+    httpStatus: 409,
+  },
+  BROKER_BUSY: {
+    summary: 'The broker is at a limit (in-flight produce bytes, waiting fetches); retry after the hinted delay.',
+    retriable: true,
+    grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    httpStatus: 429,
+  },
+  THROTTLED: {
+    summary: 'A produce quota (per client id or per topic) is used up; retry after the hinted delay.',
+    retriable: true,
+    grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    httpStatus: 429,
+  },
+  TOPIC_FULL: {
+    summary: 'The partition reached its retentionBytes with fullPolicy reject; retry once consumers catch up.',
+    retriable: true,
+    grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    httpStatus: 507,
+  },
+  OUT_OF_ORDER_SEQUENCE: {
+    summary:
+      "An idempotent producer's batch does not continue its previous batch for the partition (an earlier batch is missing); retry the batches in order.",
+    retriable: true,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 409,
+  },
+  UNKNOWN_PRODUCER: {
+    summary: 'The producer id is unknown or expired, or its epoch is stale; initialise a new producer id.',
+    retriable: false,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 409,
+  },
+  SHUTTING_DOWN: {
+    summary: 'The broker is shutting down; retry against it once it is back.',
+    retriable: true,
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    httpStatus: 503,
+  },
+  UNKNOWN_MEMBER: {
+    summary: 'The consumer group has no member with that id (its session expired or it left); join again.',
+    retriable: false,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 409,
+  },
+  MEMBER_FENCED: {
+    summary:
+      'The member no longer owns the partition (a rebalance or reset moved it, or its generation is stale); the ack or commit was not applied.',
+    retriable: false,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 409,
+  },
+  GROUP_NOT_FOUND: {
+    summary: 'The consumer group does not exist.',
+    retriable: false,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    httpStatus: 404,
+  },
+  GROUP_NOT_EMPTY: {
+    summary: 'The consumer group has live members; stop them first, or use force where the operation allows it.',
+    retriable: false,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 409,
+  },
   BATCH_TOO_LARGE: {
     summary: 'A record batch is larger than the configured maximum.',
     retriable: false,
@@ -72,6 +164,13 @@ export const ERROR_CATALOG = {
     retriable: false,
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,
     httpStatus: 400,
+  },
+  METADATA_INCOMPATIBLE: {
+    summary:
+      'The metadata store in the data directory has a format this version of Sluice does not read; the broker does not start on it.',
+    retriable: false,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    httpStatus: 500,
   },
   INTERNAL: {
     summary: 'An unexpected error inside the broker; it is logged with its stack.',

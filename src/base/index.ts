@@ -12,3 +12,5 @@ export {
   OFFSET_MAX,
 } from './ids.js';
 export { type Logger, silentLogger } from './logger.js';
+export { TokenBucket } from './token-bucket.js';
+export { ByteBudget } from './byte-budget.js';

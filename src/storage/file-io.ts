@@ -29,6 +29,8 @@ export interface FileIO {
   fsyncDir(dir: string): void;
   unlink(filePath: string): void;
   rename(from: string, to: string): void;
+  /** Deletes a directory and everything below it (deleting a topic). */
+  removeTree(dir: string): void;
 }
 
 export const nodeFileIO: FileIO = {
@@ -95,6 +97,9 @@ export const nodeFileIO: FileIO = {
   },
   rename(from, to) {
     fs.renameSync(from, to);
+  },
+  removeTree(dir) {
+    fs.rmSync(dir, { recursive: true, force: true });
   },
 };
 

@@ -5,11 +5,13 @@ export {
   type ReadRequest,
   type ReadResult,
   type RetentionResult,
+  type RetentionOptions,
   type RecoveryReport,
 } from './segment-log.js';
 export {
   encodeBatch,
   encodedBatchBytes,
+  planBatches,
   decodeRecords,
   splitBatches,
   readBatchHeader,

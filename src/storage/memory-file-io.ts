@@ -16,10 +16,14 @@ class Inode {
   durable: Buffer = Buffer.alloc(0);
   /** Writes and truncations since the last completed sync, in order. */
   pending: PendingOp[] = [];
+  /** Operations applied so far; `durable` holds the first `durableOps` of them. */
+  appliedOps = 0;
+  durableOps = 0;
 
   apply(op: PendingOp): void {
     this.content = applyOp(this.content, op);
     this.pending.push(op);
+    this.appliedOps++;
   }
 }
 
@@ -126,7 +130,7 @@ export class MemoryFileIO implements FileIO {
   fdatasync(fd: Fd): Promise<void> {
     const { inode } = this.file(fd);
     const snapshot = Buffer.from(inode.content);
-    const synced = inode.pending.length;
+    const synced = inode.appliedOps;
     return new Promise((resolve) =>
       setImmediate(() => {
         this.markSynced(inode, snapshot, synced);
@@ -137,12 +141,17 @@ export class MemoryFileIO implements FileIO {
 
   fdatasyncSync(fd: Fd): void {
     const { inode } = this.file(fd);
-    this.markSynced(inode, Buffer.from(inode.content), inode.pending.length);
+    this.markSynced(inode, Buffer.from(inode.content), inode.appliedOps);
   }
 
+  /** Records that the first `syncedOps` operations are on disk. */
   private markSynced(inode: Inode, snapshot: Buffer, syncedOps: number): void {
+    // An fdatasync that completes after a later one (say a blocking sync at a roll overtook it)
+    // adds nothing: what a completed sync made durable stays durable.
+    if (syncedOps <= inode.durableOps) return;
     inode.durable = snapshot;
-    inode.pending = inode.pending.slice(syncedOps);
+    inode.pending = inode.pending.slice(syncedOps - inode.durableOps);
+    inode.durableOps = syncedOps;
   }
 
   truncate(fd: Fd, size: number): void {
@@ -174,6 +183,14 @@ export class MemoryFileIO implements FileIO {
     this.names.set(path.resolve(to), inode);
   }
 
+  removeTree(dir: string): void {
+    const resolved = path.resolve(dir);
+    const inside = (p: string): boolean => p === resolved || p.startsWith(`${resolved}/`);
+    for (const p of [...this.names.keys()]) if (inside(p)) this.names.delete(p);
+    for (const p of [...this.durableNames.keys()]) if (inside(p)) this.durableNames.delete(p);
+    for (const d of [...this.dirs]) if (inside(d)) this.dirs.delete(d);
+  }
+
   /** Bytes currently in `filePath`, as a reader would see them (for tests that damage files). */
   contentOf(filePath: string): Buffer {
     const inode = this.names.get(path.resolve(filePath));
@@ -188,6 +205,7 @@ export class MemoryFileIO implements FileIO {
     inode.content = Buffer.from(content);
     inode.durable = Buffer.from(content);
     inode.pending = [];
+    inode.durableOps = inode.appliedOps;
   }
 
   /**

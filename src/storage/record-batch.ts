@@ -197,6 +197,39 @@ export function encodedBatchBytes(records: readonly RecordInput[]): number {
   return bytes;
 }
 
+/**
+ * Splits records, in order, into groups that each encode to at most `batchBytesMax`. Returns
+ * undefined when a single record cannot fit in a batch of that size (with its batch header).
+ */
+export function planBatches(records: readonly RecordInput[], batchBytesMax: number): RecordInput[][] | undefined {
+  const groups: RecordInput[][] = [];
+  let current: RecordInput[] = [];
+  let currentBytes = BATCH_HEADER_BYTES;
+  let firstTimestampMs = 0;
+  for (const record of records) {
+    const sizeIn = (first: number, index: number): number => {
+      const body = recordBodyBytes(record, record.timestampMs - first, index);
+      return varintBytes(body) + body;
+    };
+    if (current.length > 0) {
+      const bytes = sizeIn(firstTimestampMs, current.length);
+      if (currentBytes + bytes <= batchBytesMax) {
+        current.push(record);
+        currentBytes += bytes;
+        continue;
+      }
+      groups.push(current);
+    }
+    const alone = BATCH_HEADER_BYTES + sizeIn(record.timestampMs, 0);
+    if (alone > batchBytesMax) return undefined;
+    current = [record];
+    currentBytes = alone;
+    firstTimestampMs = record.timestampMs;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 /** Encodes records into one checksummed batch. The batch must hold at least one record. */
 export function encodeBatch(input: BatchInput): Buffer {
   const { records } = input;

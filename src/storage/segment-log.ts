@@ -59,6 +59,14 @@ export interface ReadResult {
   highWatermark: Offset;
 }
 
+export interface RetentionOptions {
+  /**
+   * Size-based retention deletes only segments entirely below this offset (records every consumer
+   * group has consumed); age-based retention ignores it.
+   */
+  sizeDeletableBelowOffset?: number;
+}
+
 export interface RetentionResult {
   deletedSegmentCount: number;
   deletedBytes: number;
@@ -402,9 +410,9 @@ export class SegmentLog {
   }
 
   private scanSegmentForTimestamp(segment: Segment, timestampMs: number, highWatermark: number): Offset | undefined {
-    let position = segment.locate(segment.timeScanStart(timestampMs)).position;
+    let { position, offset: expectedOffset } = segment.locate(segment.timeScanStart(timestampMs));
     while (position < segment.sizeBytes) {
-      const { header, bytes } = segment.batchAt(position);
+      const { header, bytes } = segment.batchAt(position, expectedOffset);
       if (header.baseOffset >= highWatermark) return undefined;
       if (header.maxTimestampMs >= timestampMs) {
         const record = decodeRecords(bytes).find((r) => r.timestampMs >= timestampMs);
@@ -412,6 +420,7 @@ export class SegmentLog {
         return record.offset;
       }
       position += header.batchBytes;
+      expectedOffset = batchNextOffset(header);
     }
     return undefined;
   }
@@ -420,11 +429,13 @@ export class SegmentLog {
 
   /**
    * Deletes whole segments past the retention limits: by age (newest record older than retentionMs)
-   * and by size (oldest first while the rest still holds retentionBytes). The active segment is
+   * and by size (oldest first while the rest still holds retentionBytes, and only below
+   * `sizeDeletableBelowOffset` when given). The active segment is
    * rolled first when all of it has expired, so an idle log empties out too.
    */
-  enforceRetention(): RetentionResult {
+  enforceRetention(options: RetentionOptions = {}): RetentionResult {
     this.checkUsable();
+    const sizeDeletableBelow = options.sizeDeletableBelowOffset ?? Number.MAX_SAFE_INTEGER;
     const { retentionMs, retentionBytes } = this.config;
     const expiredBeforeMs = this.clock.nowMs() - retentionMs;
     const isExpired = (segment: Segment): boolean => retentionMs !== -1 && !segment.isEmpty && segment.maxTimestampMs < expiredBeforeMs;
@@ -435,7 +446,8 @@ export class SegmentLog {
       if (this.segments.length === 1 && isExpired(this.active)) this.roll();
       const oldest = this.segments[0]!;
       if (oldest === this.active || oldest.syncsInFlight > 0) break;
-      const overSize = retentionBytes !== -1 && totalBytes - oldest.sizeBytes >= retentionBytes;
+      const overSize =
+        retentionBytes !== -1 && totalBytes - oldest.sizeBytes >= retentionBytes && oldest.nextOffset <= sizeDeletableBelow;
       if (!overSize && !isExpired(oldest)) break;
       this.deleteSegment(oldest);
       this.segments.shift();

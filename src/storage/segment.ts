@@ -130,6 +130,9 @@ export class Segment {
       segment.seal();
     }
     segment.dropIndexes();
+    // Reopened on demand: a log of thousands of segments must not hold a descriptor for each one
+    // from its open on (the log's cache keeps at most openSegmentFilesMax of them).
+    segment.closeFile();
     return segment;
   }
 
@@ -142,8 +145,9 @@ export class Segment {
     const offsetIndex = decodeOffsetIndex(readWholeFile(this.io, this.indexPath), this.baseOffset, fileBytes);
     const last = offsetIndex?.last();
     if (offsetIndex === undefined || last === undefined) return fromStart;
-    const header = readAt(this.io, this.file(), last.position, BATCH_HEADER_BYTES);
-    if (header.length < BATCH_HEADER_BYTES || readBatchHeader(header, 0).baseOffset !== last.offset) return fromStart;
+    // The whole last indexed batch must be intact, not just its header: the time index may already
+    // count its timestamps, and if a crash tore it those belong to records that are gone.
+    if (!this.intactBatchAt(last.position, last.offset, fileBytes)) return fromStart;
     const timeIndex = decodeTimeIndex(readWholeFile(this.io, this.timeIndexPath), this.baseOffset, Number.MAX_SAFE_INTEGER);
     if (timeIndex === undefined || (timeIndex.last()?.offset ?? -1) > last.offset) return fromStart;
     // Resume at the last indexed batch; it is re-indexed by the scan, so drop its entry first.
@@ -152,6 +156,16 @@ export class Segment {
     this.timeIndex = timeIndex;
     this.maxTimestampMs = timeIndex.last()?.timestampMs ?? -1;
     return last;
+  }
+
+  /** Whether a whole batch with checksum intact and baseOffset `offset` starts at `position`. */
+  private intactBatchAt(position: number, offset: number, fileBytes: number): boolean {
+    const head = readAt(this.io, this.file(), position, BATCH_HEADER_BYTES);
+    if (head.length < BATCH_HEADER_BYTES) return false;
+    const { baseOffset, batchBytes } = readBatchHeader(head, 0);
+    if (baseOffset !== offset || batchBytes < BATCH_HEADER_BYTES || batchBytes > this.limits.batchBytesMax) return false;
+    if (position + batchBytes > fileBytes) return false;
+    return checkBatch(readAt(this.io, this.file(), position, batchBytes), 0, this.limits.batchBytesMax).ok;
   }
 
   private scanInto(options: { fromPosition: number; fromOffset: number; fileBytes: number }): {
@@ -299,6 +313,7 @@ export class Segment {
 
   private locateFrom(start: { position: number; offset: number }, offset: number): { position: number; offset: number } {
     let position = start.position;
+    let expectedOffset = start.offset;
     let window: Buffer = Buffer.alloc(0);
     let windowStart = position;
     for (;;) {
@@ -308,10 +323,18 @@ export class Segment {
         windowStart = position;
         at = 0;
       }
-      assert(window.length - at >= BATCH_HEADER_BYTES, `offset ${offset} not found in segment ${this.baseOffset}`);
+      if (window.length - at < BATCH_HEADER_BYTES) throw this.corruption({ position, problem: 'short-header', expectedOffset });
       const header = readBatchHeader(window, at);
+      // The walk reads fields without checking the checksum (and baseOffset is outside it anyway):
+      // check offsets by continuity and bound the length, so a flipped byte is reported as
+      // corruption instead of silently landing on the wrong batch.
+      if (header.baseOffset !== expectedOffset) throw this.corruption({ position, problem: 'bad-offset', expectedOffset });
+      if (header.batchBytes < BATCH_HEADER_BYTES || header.batchBytes > this.limits.batchBytesMax || position + header.batchBytes > this.sizeBytes) {
+        throw this.corruption({ position, problem: 'bad-length', expectedOffset });
+      }
       if (header.baseOffset + header.lastOffsetDelta >= offset) return { position, offset: header.baseOffset };
       position += header.batchBytes;
+      expectedOffset = batchNextOffset(header);
     }
   }
 
@@ -333,7 +356,8 @@ export class Segment {
         window = readAt(this.io, this.file(), start.position, readBatchHeader(window, 0).batchBytes);
         check = checkBatch(window, 0, this.limits.batchBytesMax);
       }
-      if (!check.ok && (check.problem === 'short-header' || check.problem === 'short-batch')) break;
+      // Short is the end of the window, except for the first batch, which was read whole.
+      if (!check.ok && used > 0 && (check.problem === 'short-header' || check.problem === 'short-batch')) break;
       if (!check.ok || check.header.baseOffset !== nextOffset) {
         throw this.corruption({
           position: start.position + used,
@@ -427,12 +451,16 @@ export class Segment {
     );
   }
 
-  /** Reads and verifies the batch at `position` (used by timestamp lookups). */
-  batchAt(position: number): { header: BatchHeader; bytes: Buffer } {
+  /** Reads and verifies the batch at `position`, which must start at `expectedOffset` (used by timestamp lookups). */
+  batchAt(position: number, expectedOffset: number): { header: BatchHeader; bytes: Buffer } {
     const head = readAt(this.io, this.file(), position, BATCH_HEADER_BYTES);
-    const bytes = readAt(this.io, this.file(), position, readBatchHeader(head, 0).batchBytes);
+    const batchBytes = head.length < BATCH_HEADER_BYTES ? 0 : readBatchHeader(head, 0).batchBytes;
+    // A length out of bounds is not followed: checkBatch reports it from the header alone.
+    const inBounds = batchBytes >= BATCH_HEADER_BYTES && batchBytes <= this.limits.batchBytesMax;
+    const bytes = inBounds ? readAt(this.io, this.file(), position, batchBytes) : head;
     const check = checkBatch(bytes, 0, this.limits.batchBytesMax);
-    if (!check.ok) throw this.corruption({ position, problem: check.problem, expectedOffset: readBatchHeader(head, 0).baseOffset });
+    if (!check.ok) throw this.corruption({ position, problem: check.problem, expectedOffset });
+    if (check.header.baseOffset !== expectedOffset) throw this.corruption({ position, problem: 'bad-offset', expectedOffset });
     return { header: check.header, bytes };
   }
 }

@@ -1,0 +1,4 @@
+export { GroupCoordinator, type GroupSettings, type JoinRequest, type DeadLetterRequest, type CoordinatorOptions, type FailureReport } from './coordinator.js';
+export { ASSIGNMENT_STRATEGIES, type AssignmentStrategy, type TopicPartition, assign, partitionKey } from './assignor.js';
+export { PartitionCursor, type FailureCause, type InFlightRecord } from './partition-cursor.js';
+export { GroupState, type MemberSink, type DeliveredRecord, type DeliveredRecordEvent, type Member, type PartitionSlot } from './group-state.js';

@@ -1,0 +1,64 @@
+/**
+ * The broker's Prometheus metrics, in one registry per broker instance (tests run several brokers in
+ * one process). The broker and the transports record into it; the HTTP admin serves it at /metrics.
+ * Per-partition gauges are read from the broker when scraped, not kept up to date on the hot path.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface PartitionGaugeSample {
+  topic: string;
+  partition: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  sizeBytes: number;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+
+  readonly produceRecords = new Counter({ name: 'sluice_produce_records_total', help: 'Records appended, by topic.', labelNames: ['topic'], registers: [this.registry] });
+  readonly produceBytes = new Counter({ name: 'sluice_produce_bytes_total', help: 'Record bytes (key + value + headers) appended, by topic.', labelNames: ['topic'], registers: [this.registry] });
+  readonly fetchRecords = new Counter({ name: 'sluice_fetch_records_total', help: 'Records returned by fetches, by topic.', labelNames: ['topic'], registers: [this.registry] });
+  readonly fetchBytes = new Counter({ name: 'sluice_fetch_bytes_total', help: 'Batch bytes returned by fetches, by topic.', labelNames: ['topic'], registers: [this.registry] });
+  readonly requestSeconds = new Histogram({
+    name: 'sluice_request_duration_seconds',
+    help: 'Request latency by transport and method.',
+    labelNames: ['transport', 'method'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({ name: 'sluice_errors_total', help: 'Requests answered with an error, by transport and error code.', labelNames: ['transport', 'code'], registers: [this.registry] });
+  readonly produceRejections = new Counter({
+    name: 'sluice_produce_rejections_total',
+    help: 'Produce requests refused for backpressure or quotas, by reason.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly droppedUnconsumedRecords = new Counter({
+    name: 'sluice_dropped_unconsumed_records_total',
+    help: 'Records deleted by fullPolicy drop-oldest before some consumer group had consumed them, by topic.',
+    labelNames: ['topic'],
+    registers: [this.registry],
+  });
+  readonly inFlightProduceBytes = new Gauge({ name: 'sluice_in_flight_produce_bytes', help: 'Produce bytes being written now.', registers: [this.registry] });
+
+  constructor(partitionSamples: () => PartitionGaugeSample[]) {
+    const registers = [this.registry];
+    const labelNames = ['topic', 'partition'] as const;
+    const gauge = (name: string, help: string, pick: (s: PartitionGaugeSample) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const sample of partitionSamples()) this.set({ topic: sample.topic, partition: String(sample.partition) }, pick(sample));
+        },
+      });
+    };
+    gauge('sluice_log_start_offset', 'First offset still stored, per partition.', (s) => s.logStartOffset);
+    gauge('sluice_log_end_offset', 'Offset the next record gets, per partition.', (s) => s.logEndOffset);
+    gauge('sluice_log_size_bytes', 'Bytes of segment files, per partition.', (s) => s.sizeBytes);
+  }
+}

@@ -1,0 +1,10 @@
+export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
+export {
+  Partition,
+  type PartitionAppendRequest,
+  type PartitionAppendResult,
+  type PartitionState,
+  type ProducerStamp,
+} from './partition.js';
+export { ProducerStateTable, nextSequence, type ProducerSnapshot, type ProducerEntry, type ProducerBatch } from './producer-state.js';
+export { TopicRegistry, type Topic, type TopicLimits, type TopicRegistryOptions } from './topic-registry.js';

@@ -1,0 +1,287 @@
+/**
+ * One partition of a topic: its log, its idempotent-producer state and the readers waiting for new
+ * records (long polls, subscriptions).
+ *
+ * Appends: records are encoded into batches of at most `batchBytesMax` and written with one log
+ * append; offsets are assigned synchronously in call order, so concurrent appends need no lock. The
+ * promise resolves when the log's durability mode is satisfied (see SegmentLog). A producer's retry
+ * of a batch already written resolves with the original offsets once those are durable.
+ *
+ * A partition whose log failed to open (corruption) or went offline (I/O error) stays registered
+ * and answers every call with that error, so the rest of the broker keeps serving.
+ */
+import { type Clock, type Logger, type Offset, asOffset } from '../base/index.js';
+import { pickLogSettings, type TopicConfig } from '../config.js';
+import { BrokerError, isBrokerError } from '../errors.js';
+import {
+  type AppendResult,
+  type FileIO,
+  type ReadResult,
+  type RecordInput,
+  type RetentionResult,
+  SegmentLog,
+  encodeBatch,
+  planBatches,
+  readBatchHeader,
+  splitBatches,
+} from '../storage/index.js';
+import { ProducerStateTable, nextSequence, type ProducerSnapshot } from './producer-state.js';
+
+export interface ProducerStamp {
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
+
+export interface PartitionAppendRequest {
+  records: readonly RecordInput[];
+  producer?: ProducerStamp;
+}
+
+export interface PartitionAppendResult {
+  baseOffset: Offset;
+  lastOffset: Offset;
+  recordCount: number;
+  /** The batch had been written before (a producer retry): these are its original offsets. */
+  duplicate: boolean;
+  durability: AppendResult['durability'];
+}
+
+export interface PartitionState {
+  logStartOffset: Offset;
+  logEndOffset: Offset;
+  highWatermark: Offset;
+  sizeBytes: number;
+  segmentCount: number;
+  offline?: { code: string; message: string };
+}
+
+interface DataWaiter {
+  fromOffset: number;
+  resolve: () => void;
+}
+
+/** Bytes read per step when replaying producer state from the log at open. */
+const REPLAY_READ_BYTES = 1024 * 1024;
+
+export class Partition {
+  private readonly waiters = new Set<DataWaiter>();
+  private offlineError: BrokerError | undefined;
+
+  private constructor(
+    readonly topic: string,
+    readonly id: number,
+    private readonly log: SegmentLog | undefined,
+    private readonly producers: ProducerStateTable,
+    private readonly clock: Clock,
+    readonly config: TopicConfig,
+    openError: BrokerError | undefined,
+  ) {
+    this.offlineError = openError;
+  }
+
+  /**
+   * Opens (or creates) the partition's log in `dir` and rebuilds producer state from `snapshot` plus
+   * the batches written after it. Corruption does not throw: the partition opens offline.
+   */
+  static open(options: {
+    topic: string;
+    id: number;
+    dir: string;
+    config: TopicConfig;
+    io?: FileIO;
+    clock: Clock;
+    logger: Logger;
+    snapshot?: ProducerSnapshot;
+  }): Partition {
+    const { topic, id, config, clock, logger } = options;
+    let log: SegmentLog;
+    try {
+      log = SegmentLog.open({ dir: options.dir, config: pickLogSettings(config), clock, logger, ...(options.io ? { io: options.io } : {}) });
+    } catch (error) {
+      if (!isBrokerError(error)) throw error;
+      logger.error({ topic, partition: id, code: error.code, err: error }, 'partition is offline: its log failed to open');
+      return new Partition(topic, id, undefined, new ProducerStateTable(), clock, config, error);
+    }
+    const producers = new ProducerStateTable(options.snapshot);
+    replayProducerState(log, producers, options.snapshot?.coveredOffset ?? 0);
+    return new Partition(topic, id, log, producers, clock, config, undefined);
+  }
+
+  private online(): SegmentLog {
+    const error = this.offlineError ?? this.log?.offline;
+    if (error !== undefined || this.log === undefined) throw error ?? new BrokerError('INTERNAL', 'partition without a log');
+    return this.log;
+  }
+
+  get offline(): BrokerError | undefined {
+    return this.offlineError ?? this.log?.offline;
+  }
+
+  state(): PartitionState {
+    const offline = this.offline;
+    if (this.log === undefined) {
+      const zero = asOffset(0);
+      return { logStartOffset: zero, logEndOffset: zero, highWatermark: zero, sizeBytes: 0, segmentCount: 0, offline: { code: offline!.code, message: offline!.message } };
+    }
+    return {
+      logStartOffset: this.log.logStartOffset,
+      logEndOffset: this.log.logEndOffset,
+      highWatermark: this.log.highWatermark,
+      sizeBytes: this.log.sizeBytes,
+      segmentCount: this.log.segmentCount,
+      ...(offline ? { offline: { code: offline.code, message: offline.message } } : {}),
+    };
+  }
+
+  /** Appends records (see the class comment). Records must already be validated against the limits. */
+  async append(request: PartitionAppendRequest): Promise<PartitionAppendResult> {
+    const log = this.online();
+    const { records, producer } = request;
+    if (producer !== undefined) {
+      const check = this.producers.check({ ...producer, recordCount: records.length });
+      if (check.kind === 'duplicate') {
+        await this.waitUntilReadable(check.batch.lastOffset);
+        return {
+          baseOffset: asOffset(check.batch.baseOffset),
+          lastOffset: asOffset(check.batch.lastOffset),
+          recordCount: records.length,
+          duplicate: true,
+          durability: log.config.durability === 'always' ? 'fsynced' : 'written',
+        };
+      }
+    }
+    const groups = planBatches(records, this.config.batchBytesMax);
+    if (groups === undefined) {
+      throw new BrokerError('RECORD_TOO_LARGE', `a record does not fit in a batch of batchBytesMax ${this.config.batchBytesMax} of topic ${this.topic}`, {
+        batchBytesMax: this.config.batchBytesMax,
+      });
+    }
+    let sequence = producer?.baseSequence ?? -1;
+    const batches = groups.map((group) => {
+      const batch = encodeBatch({
+        records: group,
+        ...(producer ? { producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence: sequence } : {}),
+      });
+      if (producer) sequence = nextSequence(sequence, group.length);
+      return batch;
+    });
+    const endBefore = log.logEndOffset;
+    const written = log.append(batches);
+    // append() writes synchronously before its first await: if the log end moved, the batches are in
+    // the log. Record the producer's batch now, so a retry arriving meanwhile is seen as a duplicate.
+    if (producer !== undefined && log.logEndOffset === endBefore + records.length) {
+      this.producers.record({
+        ...producer,
+        lastSequence: nextSequence(producer.baseSequence, records.length - 1),
+        baseOffset: endBefore,
+        lastOffset: endBefore + records.length - 1,
+        timestampMs: this.clock.nowMs(),
+      });
+    }
+    const result = await written;
+    this.notifyWaiters();
+    return { baseOffset: result.baseOffset, lastOffset: result.lastOffset, recordCount: records.length, duplicate: false, durability: result.durability };
+  }
+
+  read(request: { fromOffset: number; maxBytes: number }): ReadResult {
+    return this.online().read(request);
+  }
+
+  offsetForTimestamp(timestampMs: number): Offset | undefined {
+    return this.online().offsetForTimestamp(timestampMs);
+  }
+
+  get highWatermark(): Offset {
+    return this.online().highWatermark;
+  }
+
+  /** Resolves once an offset >= `fromOffset` is readable, or when `timeoutMs` passes or `signal` aborts. */
+  waitForData(options: { fromOffset: number; timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+    const log = this.online();
+    if (log.highWatermark > options.fromOffset || options.timeoutMs <= 0 || options.signal?.aborted === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        timer.cancel();
+        options.signal?.removeEventListener('abort', finish);
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      const waiter: DataWaiter = { fromOffset: options.fromOffset, resolve: finish };
+      const timer = this.clock.setTimer(options.timeoutMs, finish);
+      options.signal?.addEventListener('abort', finish, { once: true });
+      this.waiters.add(waiter);
+    });
+  }
+
+  get waiterCount(): number {
+    return this.waiters.size;
+  }
+
+  private async waitUntilReadable(lastOffset: number): Promise<void> {
+    while (this.online().highWatermark <= lastOffset) {
+      await this.waitForData({ fromOffset: lastOffset, timeoutMs: 60_000 });
+    }
+  }
+
+  private notifyWaiters(): void {
+    const highWatermark = this.log?.highWatermark ?? 0;
+    for (const waiter of this.waiters) if (highWatermark > waiter.fromOffset) waiter.resolve();
+  }
+
+  /** Wakes every waiter (shutdown, deletion, going offline): they re-check and see the new state. */
+  wakeAll(): void {
+    for (const waiter of this.waiters) waiter.resolve();
+  }
+
+  /** Runs retention; `sizeDeletableBelowOffset` protects records not yet consumed by every group. */
+  enforceRetention(options: { sizeDeletableBelowOffset?: number } = {}): RetentionResult {
+    return this.online().enforceRetention(options);
+  }
+
+  get sizeBytes(): number {
+    return this.log?.sizeBytes ?? 0;
+  }
+
+  /** Expires idle producers and returns the state to persist. */
+  producerSnapshot(): ProducerSnapshot | undefined {
+    if (this.log === undefined || this.offline !== undefined) return undefined;
+    this.producers.expire(this.clock.nowMs() - this.producerIdExpirationMs);
+    return this.producers.snapshot(this.log.logEndOffset);
+  }
+
+  /** Set by the registry from the broker settings. */
+  producerIdExpirationMs = 7 * 24 * 60 * 60 * 1000;
+
+  async close(): Promise<void> {
+    this.wakeAll();
+    await this.log?.close();
+  }
+}
+
+/** Rebuilds producer state from the batch headers written at or after `fromOffset`. */
+function replayProducerState(log: SegmentLog, producers: ProducerStateTable, fromOffset: number): void {
+  let offset = Math.max(fromOffset, log.logStartOffset);
+  if (offset > log.highWatermark) {
+    // The snapshot claims more than the log holds (the log lost an unsynced tail): drop the excess.
+    producers.truncate(log.highWatermark);
+    return;
+  }
+  while (offset < log.highWatermark) {
+    const { bytes, nextOffset } = log.read({ fromOffset: offset, maxBytes: REPLAY_READ_BYTES });
+    for (const batch of splitBatches(bytes)) {
+      const header = readBatchHeader(batch, 0);
+      if (header.producerId < 0 || header.baseOffset + header.lastOffsetDelta < offset) continue;
+      producers.record({
+        producerId: header.producerId,
+        producerEpoch: header.producerEpoch,
+        baseSequence: header.baseSequence,
+        lastSequence: nextSequence(header.baseSequence, header.recordCount - 1),
+        baseOffset: header.baseOffset,
+        lastOffset: header.baseOffset + header.lastOffsetDelta,
+        timestampMs: header.maxTimestampMs,
+      });
+    }
+    offset = nextOffset;
+  }
+}
