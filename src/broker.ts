@@ -12,6 +12,8 @@ import path from 'node:path';
 import { type Clock, type Logger, type Offset, type Timer, ByteBudget, TokenBucket, asOffset, systemClock } from './base/index.js';
 import type { BrokerSettings, TopicConfig } from './config.js';
 import { BrokerError } from './errors.js';
+import { type DeadLetterView, type RedriveRequest, type RedriveResult, Redriver, deadLetterRecord, listDeadLetters } from './dlq/index.js';
+import { type DeadLetterRequest, type GroupDescription, GroupAdmin, GroupCoordinator, type GroupSummary, type ResetPlanEntry, type ResetTarget } from './group/index.js';
 import { MetaStore } from './meta/index.js';
 import { BrokerMetrics } from './metrics.js';
 import { type Partition, type PartitionAppendResult, type PartitionState, StickyPartitioner, type Topic, TopicRegistry, partitionForKey } from './partition/index.js';
@@ -102,6 +104,10 @@ const BUSY_RETRY_AFTER_MS = 50;
 
 export class Broker {
   readonly metrics: BrokerMetrics;
+  /** Consumer groups: membership, delivery, acks (the transports' consume streams talk to it). */
+  readonly groups: GroupCoordinator;
+  private readonly groupAdmin: GroupAdmin;
+  private readonly redriver: Redriver;
   private readonly inFlight: ByteBudget;
   private readonly connectionBudgets = new Map<string, ByteBudget>();
   private readonly clientBuckets = new Map<string, { bytes?: TokenBucket; records?: TokenBucket }>();
@@ -129,6 +135,17 @@ export class Broker {
         }),
       ),
     );
+    this.groups = new GroupCoordinator({
+      topics,
+      meta,
+      settings,
+      clock,
+      logger,
+      deadLetter: (request) => this.appendDeadLetter(request),
+      maxDeliveryAttempts: (topic) => this.topics.require(topic).config.maxDeliveryAttempts,
+    });
+    this.groupAdmin = new GroupAdmin(this.groups, topics, meta, () => clock.nowMs());
+    this.redriver = new Redriver(topics, meta, clock);
     this.every(settings.retentionCheckIntervalMs, () => this.runRetention());
     this.every(settings.producerStateSnapshotIntervalMs, () => {
       this.topics.snapshotProducers().catch((error: unknown) => this.logger.error({ err: error }, 'saving producer state failed'));
@@ -430,6 +447,30 @@ export class Broker {
     }
   }
 
+  /**
+   * Appends a record that failed its last attempt to its topic's DLQ topic (created on demand with
+   * the source's partition count and `always` durability), into the same partition number. Resolves
+   * once the append is durable: only then may the group's committed offset move past the record.
+   */
+  private async appendDeadLetter(request: DeadLetterRequest): Promise<void> {
+    const source = this.topics.require(request.topic);
+    const name = source.config.dlqTopic || `${request.topic}.dlq`;
+    let dlq = this.topics.get(name);
+    if (dlq === undefined) {
+      try {
+        await this.topics.create({ name, partitionCount: source.partitions.length, config: { durability: 'always' } });
+        this.groups.topicsChanged(name);
+      } catch (error) {
+        if (!(error instanceof BrokerError && error.code === 'TOPIC_EXISTS')) throw error;
+      }
+      dlq = this.topics.require(name);
+    }
+    const partition = dlq.partitions[request.partition % dlq.partitions.length]!;
+    await partition.append({ records: [deadLetterRecord(request)] });
+    if (dlq.config.durability !== 'always') await partition.flush();
+    this.metrics.deadLettered.inc({ topic: request.topic, group: request.group });
+  }
+
   async initProducer(): Promise<{ producerId: number; producerEpoch: number }> {
     this.checkOpen();
     return { producerId: await this.meta.allocateProducerId(), producerEpoch: 0 };
@@ -516,13 +557,22 @@ export class Broker {
 
   async createTopic(request: { name: string; partitionCount: number; config?: Readonly<Record<string, string | number>> }): Promise<TopicDescription> {
     this.checkOpen();
-    return this.describe(await this.topics.create(request));
+    const topic = await this.topics.create(request);
+    this.groups.topicsChanged(topic.name);
+    return this.describe(topic);
   }
 
+  /** Deletes a topic with its records, and every group's offsets and attempts on it (a re-created topic starts clean). */
   async deleteTopic(name: string): Promise<void> {
     this.checkOpen();
+    const topic = this.topics.require(name);
     this.sticky.delete(name);
     await this.topics.delete(name);
+    this.groups.topicsChanged(name);
+    for (const group of this.meta.listGroupsWithOffsets()) {
+      await this.meta.deleteGroupOffsets(group, { topic: name, durable: true });
+      for (const partition of topic.partitions) await this.meta.clearDeliveryAttemptsBelow(group, name, partition.id, Number.MAX_SAFE_INTEGER);
+    }
   }
 
   listTopics(): TopicDescription[] {
@@ -549,6 +599,52 @@ export class Broker {
     return this.topicDefaults;
   }
 
+  // ---- consumer groups and dead letters ----
+
+  listGroups(): GroupSummary[] {
+    return this.groupAdmin.list();
+  }
+
+  describeGroup(group: string): GroupDescription {
+    return this.groupAdmin.describe(group);
+  }
+
+  /** The new offsets a reset would set, with the lag after it, without changing anything. */
+  planGroupReset(request: { group: string; topic: string; target: ResetTarget }): ResetPlanEntry[] {
+    return this.groupAdmin.planReset(request.group, request.topic, request.target);
+  }
+
+  /** Resets a group's offsets on a topic; live members need `force` (they are fenced and restart from there). */
+  async resetGroup(request: { group: string; topic: string; target: ResetTarget; force: boolean }): Promise<ResetPlanEntry[]> {
+    this.checkOpen();
+    return await this.groupAdmin.reset(request.group, request.topic, request.target, { force: request.force });
+  }
+
+  setGroupPaused(group: string, paused: boolean): void {
+    this.checkOpen();
+    this.groups.setPaused(group, paused);
+  }
+
+  async deleteGroup(group: string): Promise<void> {
+    this.checkOpen();
+    this.groupAdmin.describe(group); // GROUP_NOT_FOUND for a group that never existed
+    await this.groups.deleteGroup(group);
+  }
+
+  /** The DLQ topic of `topic` (its dlqTopic setting, else `<topic>.dlq`). */
+  dlqTopicOf(topic: string): string {
+    return this.topics.require(topic).config.dlqTopic || `${topic}.dlq`;
+  }
+
+  listDeadLetters(request: { dlqTopic: string; partition?: number; fromOffset?: number; errorContains?: string; limit: number }): DeadLetterView[] {
+    return listDeadLetters(this.topics, request);
+  }
+
+  async redrive(request: RedriveRequest): Promise<RedriveResult> {
+    this.checkOpen();
+    return await this.redriver.redrive(request);
+  }
+
   // ---- lifecycle ----
 
   get isClosing(): boolean {
@@ -559,6 +655,7 @@ export class Broker {
     if (this.closing) return;
     this.closing = true;
     for (const timer of this.timers.splice(0)) timer.cancel();
+    await this.groups.close();
     await Promise.allSettled([...this.pendingAppends]);
     await this.topics.close();
     await this.meta.close();

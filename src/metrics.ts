@@ -40,6 +40,18 @@ export class BrokerMetrics {
     labelNames: ['topic'],
     registers: [this.registry],
   });
+  readonly deadLettered = new Counter({
+    name: 'sluice_dead_lettered_records_total',
+    help: 'Records moved to a dead-letter topic, by source topic and group.',
+    labelNames: ['topic', 'group'],
+    registers: [this.registry],
+  });
+  readonly redeliveries = new Counter({
+    name: 'sluice_redelivered_records_total',
+    help: 'Deliveries of a record after a failed attempt, by topic and group.',
+    labelNames: ['topic', 'group'],
+    registers: [this.registry],
+  });
   readonly inFlightProduceBytes = new Gauge({ name: 'sluice_in_flight_produce_bytes', help: 'Produce bytes being written now.', registers: [this.registry] });
 
   constructor(partitionSamples: () => PartitionGaugeSample[]) {

@@ -2,3 +2,4 @@ export { GroupCoordinator, type GroupSettings, type JoinRequest, type DeadLetter
 export { ASSIGNMENT_STRATEGIES, type AssignmentStrategy, type TopicPartition, assign, partitionKey } from './assignor.js';
 export { PartitionCursor, type FailureCause, type InFlightRecord } from './partition-cursor.js';
 export { GroupState, type MemberSink, type DeliveredRecord, type DeliveredRecordEvent, type Member, type PartitionSlot } from './group-state.js';
+export { GroupAdmin, type GroupDescription, type GroupSummary, type GroupPartitionView, type GroupMemberView, type ResetTarget, type ResetPlanEntry } from './admin.js';

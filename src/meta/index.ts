@@ -12,6 +12,7 @@ export type {
   DeliveryAttempts,
   DeliveryAttemptsEntry,
   FailedAttempt,
+  RedriveJob,
   WriteOptions,
   ListOptions,
 } from './types.js';

@@ -11,6 +11,7 @@
  * | `committed-offsets`  | `[group, topic, partition]`            | CommittedOffset (without the key)     | `commitOffsets`, `deleteGroupOffsets`        |
  * | `groups`             | `group`                                | GroupRecord                           | `putGroup`, `deleteGroup`                    |
  * | `delivery-attempts`  | `[group, topic, partition, offset]`    | DeliveryAttempts (without the key)    | `recordFailedAttempt`, `clearDeliveryAttemptsBelow` |
+ * | `redrive-jobs`       | `jobId`                                | RedriveJob                            | `putRedriveJob`, `deleteRedriveJob`          |
  *
  * Keys are lmdb-js's ordered-binary encoding of a string or an array: numbers become 9 bytes that
  * sort numerically, strings their UTF-8 bytes (behind a 27 escape byte when they start below
@@ -43,6 +44,7 @@ export const TABLES = {
   committedOffsets: 'committed-offsets',
   groups: 'groups',
   deliveryAttempts: 'delivery-attempts',
+  redriveJobs: 'redrive-jobs',
 } as const;
 
 export type TableName = (typeof TABLES)[keyof typeof TABLES];
@@ -134,6 +136,13 @@ export function groupKey(group: string): string {
   checkName('group', group);
   checkKeySize(TABLES.groups, 'the group name', [group]);
   return group;
+}
+
+/** Redrive job ids are built from a DLQ topic name and a digest, so they follow the name rules. */
+export function redriveJobKey(jobId: string): string {
+  checkName('redrive job', jobId);
+  checkKeySize(TABLES.redriveJobs, 'the redrive job id', [jobId]);
+  return jobId;
 }
 
 // ---- producer snapshots: [topicId, partition] ----

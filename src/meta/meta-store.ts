@@ -49,6 +49,7 @@ import {
   groupKey,
   producerSnapshotKey,
   producerSnapshotsOfTopic,
+  redriveJobKey,
   topicKey,
 } from './keys.js';
 import type {
@@ -61,6 +62,7 @@ import type {
   ListOptions,
   OffsetCommit,
   ProducerSnapshot,
+  RedriveJob,
   TopicRecord,
   WriteOptions,
 } from './types.js';
@@ -82,6 +84,7 @@ export class MetaStore {
   private readonly committedOffsets: Database<CommittedOffset, KeyPart[]>;
   private readonly groups: Database<GroupRecord, string>;
   private readonly deliveryAttempts: Database<DeliveryAttempts, KeyPart[]>;
+  private readonly redriveJobs: Database<RedriveJob, string>;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -99,6 +102,7 @@ export class MetaStore {
     this.committedOffsets = table(TABLES.committedOffsets);
     this.groups = table(TABLES.groups);
     this.deliveryAttempts = table(TABLES.deliveryAttempts);
+    this.redriveJobs = table(TABLES.redriveJobs);
     this.checkFormat();
   }
 
@@ -328,6 +332,25 @@ export class MetaStore {
   }
 
   // ---- groups ----
+
+  // ---- redrive jobs ----
+
+  getRedriveJob(jobId: string): RedriveJob | undefined {
+    this.checkOpen();
+    return this.redriveJobs.get(redriveJobKey(jobId));
+  }
+
+  /** Saves a redrive job's progress, durably: a resumed redrive must not repeat what it moved. */
+  async putRedriveJob(job: RedriveJob): Promise<void> {
+    const key = redriveJobKey(job.jobId);
+    const value = structuredClone(job);
+    await this.write(() => this.redriveJobs.putSync(key, value), true);
+  }
+
+  async deleteRedriveJob(jobId: string): Promise<void> {
+    const key = redriveJobKey(jobId);
+    await this.write(() => this.redriveJobs.removeSync(key), true);
+  }
 
   getGroup(group: string): GroupRecord | undefined {
     this.checkOpen();

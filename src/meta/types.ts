@@ -117,3 +117,22 @@ export interface ListOptions {
   /** A positive integer; all entries when absent. */
   limit?: number;
 }
+
+/**
+ * A redrive of DLQ records back to a source topic, resumable: re-running the same redrive continues
+ * from `nextOffsets`. Its records are written as an idempotent producer (`producerId`, with
+ * per-target-partition `nextSequences`), so a batch re-sent after a crash is recognised, not duplicated.
+ */
+export interface RedriveJob {
+  jobId: string;
+  dlqTopic: string;
+  producerId: number;
+  /** DLQ partition -> the next DLQ offset to look at. */
+  nextOffsets: Record<string, number>;
+  /** `topic/partition` of a target -> the sequence of the next record written there. */
+  nextSequences: Record<string, number>;
+  movedCount: number;
+  skippedCount: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}

@@ -234,6 +234,11 @@ export class Partition {
     for (const waiter of this.waiters) waiter.resolve();
   }
 
+  /** Fsyncs everything written so far (whatever the topic's durability mode). */
+  async flush(): Promise<void> {
+    await this.online().flush();
+  }
+
   /** Runs retention; `sizeDeletableBelowOffset` protects records not yet consumed by every group. */
   enforceRetention(options: { sizeDeletableBelowOffset?: number } = {}): RetentionResult {
     return this.online().enforceRetention(options);
