@@ -3,7 +3,7 @@
  * with `npx tsx scripts/readme-tables.ts`; a unit test fails when the README is out of date.
  */
 import { ERROR_CATALOG } from '../src/errors.js';
-import { LOG_SETTINGS, describeSettings } from '../src/config.js';
+import { BROKER_SETTINGS, LOG_SETTINGS, describeSettings } from '../src/config.js';
 
 const grpcNames: Record<number, string> = {
   3: 'INVALID_ARGUMENT',
@@ -30,8 +30,17 @@ export function logSettingsTable(): string {
   return ['| setting | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
+export function brokerSettingsTable(): string {
+  const rows = describeSettings(BROKER_SETTINGS).map((s) => `| \`${s.key}\` | ${s.default} | ${s.description} |`);
+  return ['| setting | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
 /** The README sections generated here, keyed by the name in their `<!-- name:begin -->` markers. */
-export const GENERATED_SECTIONS: Record<string, () => string> = { errors: errorTable, 'log-settings': logSettingsTable };
+export const GENERATED_SECTIONS: Record<string, () => string> = {
+  errors: errorTable,
+  'log-settings': logSettingsTable,
+  'broker-settings': brokerSettingsTable,
+};
 
 export function sectionPattern(name: string): RegExp {
   return new RegExp(`(<!-- ${name}:begin -->\\n)([\\s\\S]*?)(<!-- ${name}:end -->)`);

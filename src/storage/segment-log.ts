@@ -127,7 +127,13 @@ export class SegmentLog {
 
   /** Opens (creating, or recovering after a crash) the log in `dir`. Throws LOG_CORRUPT on corruption. */
   static open(options: SegmentLogOptions): SegmentLog {
-    return new SegmentLog(options.dir, options.config, options);
+    try {
+      return new SegmentLog(options.dir, options.config, options);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (isBrokerError(error) || typeof errno !== 'string') throw error;
+      throw new BrokerError('STORAGE_IO_ERROR', `opening ${options.dir} failed: ${(error as Error).message}; the partition is offline`, { dir: options.dir, action: 'open', errno }, { cause: error });
+    }
   }
 
   get logStartOffset(): Offset {

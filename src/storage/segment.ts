@@ -149,7 +149,10 @@ export class Segment {
     // count its timestamps, and if a crash tore it those belong to records that are gone.
     if (!this.intactBatchAt(last.position, last.offset, fileBytes)) return fromStart;
     const timeIndex = decodeTimeIndex(readWholeFile(this.io, this.timeIndexPath), this.baseOffset, Number.MAX_SAFE_INTEGER);
-    if (timeIndex === undefined || (timeIndex.last()?.offset ?? -1) > last.offset) return fromStart;
+    if (timeIndex === undefined) return fromStart;
+    // Entries past the last indexed batch (the final one a seal adds) are recomputed by the scan;
+    // entries up to it hold the largest timestamp so far, which the scan continues from.
+    timeIndex.truncateToOffset(last.offset + 1);
     // Resume at the last indexed batch; it is re-indexed by the scan, so drop its entry first.
     offsetIndex.truncateToPosition(last.position);
     this.offsetIndex = offsetIndex;

@@ -1,0 +1,242 @@
+/**
+ * SluiceClient: one gRPC channel to a broker and a typed method per RPC of
+ * proto/sluice/v1/broker.proto. Unary calls return promises; Subscribe is an async iterable;
+ * ProduceStream is wrapped in `ProduceStream` with a bounded in-flight window. Every failure is a
+ * `SluiceError` (errors.ts).
+ *
+ * Timeouts: each unary call has a deadline of `requestTimeoutMs` (per call `timeoutMs`), a fetch
+ * additionally its `maxWaitMs`; streams have none. Every call takes an optional AbortSignal.
+ *
+ * Each client has its own connection (the broker's in-flight produce budget is per connection).
+ *
+ * Lifecycle: `connect` resolves once the channel is ready (or fails with BROKER_UNAVAILABLE);
+ * `close` closes the channel, failing calls still open. The channel reconnects by itself after a
+ * broken connection; calls made meanwhile wait for it until their deadline.
+ *
+ * This is the base the producer/consumer library and the CLI build on; it does no retries itself.
+ */
+import { Client, credentials, Metadata, status as GrpcStatusCode, type ClientDuplexStream, type MethodDefinition } from '@grpc/grpc-js';
+import type * as wire from '../wire/index.js';
+import { brokerService } from '../wire/index.js';
+import { clientError, fromCallError } from './errors.js';
+import { ProduceStream } from './produce-stream.js';
+import {
+  type ClusterMetadata,
+  type CreateTopicRequest,
+  type FetchRequest,
+  type FetchResult,
+  type ListOffsetsRequest,
+  type PartitionOffset,
+  type ProduceRequest,
+  type ProduceResult,
+  type ProducerIdentity,
+  type SubscribeRequest,
+  type TopicDescription,
+  decodeFetchResponse,
+  decodeProduceResponse,
+  decodeTopicDescription,
+  encodeCreateTopicRequest,
+  encodeListOffsetsRequest,
+  encodeProduceRequest,
+} from './types.js';
+
+export interface SluiceClientOptions {
+  /** The broker's gRPC address, `host:port`. */
+  broker: string;
+  /** Identifies this client to the broker's quotas and metrics; the connection's address when absent. */
+  clientId?: string;
+  /** How long `connect` waits for the channel to be ready. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Deadline of each unary call (a fetch adds its maxWaitMs). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Largest message this client sends or accepts. Default 256 MiB (the broker's own limit, requestBytesMax, applies too). */
+  messageBytesMax?: number;
+}
+
+export interface CallOptions {
+  /** Overrides the client's requestTimeoutMs for this call. */
+  timeoutMs?: number;
+  /** Cancels the call (it then fails with CANCELLED). */
+  signal?: AbortSignal;
+}
+
+export interface ProduceStreamOptions {
+  /** Unanswered requests at most; `send` waits for a slot beyond. Default 32. */
+  inFlightMax?: number;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
+const DEFAULT_PRODUCE_STREAM_IN_FLIGHT_MAX = 32;
+const PRODUCE_STREAM_IN_FLIGHT_LIMIT = 4096;
+
+export class SluiceClient {
+  private closed = false;
+
+  private constructor(
+    private readonly channel: Client,
+    private readonly clientId: string,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  /** Opens a channel to the broker and waits until it is ready. */
+  static async connect(options: SluiceClientOptions): Promise<SluiceClient> {
+    const messageBytesMax = options.messageBytesMax ?? DEFAULT_MESSAGE_BYTES_MAX;
+    const channel = new Client(options.broker, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': messageBytesMax,
+      'grpc.max_send_message_length': messageBytesMax,
+      // One connection per client: gRPC would otherwise share a connection among every client of
+      // the process with the same target, and the broker's per-connection budgets with it.
+      'grpc.use_local_subchannel_pool': 1,
+    });
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        channel.waitForReady(Date.now() + connectTimeoutMs, (error) => (error ? reject(error) : resolve()));
+      });
+    } catch (error) {
+      channel.close();
+      throw clientError('BROKER_UNAVAILABLE', `could not connect to ${options.broker} within ${connectTimeoutMs} ms`, GrpcStatusCode.UNAVAILABLE, error);
+    }
+    return new SluiceClient(channel, options.clientId ?? '', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+
+  /** Topics and partitions with their leader (this broker); all topics when `topics` is empty. */
+  async metadata(topics: readonly string[] = [], options?: CallOptions): Promise<ClusterMetadata> {
+    const response = await this.unary(brokerService.Metadata, { topics: [...topics] }, options);
+    return {
+      brokers: response.brokers.map((b) => ({ brokerId: b.brokerId, host: b.host, port: b.port })),
+      topics: response.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partition: p.partition, leaderBrokerId: p.leaderBrokerId })) })),
+    };
+  }
+
+  /** A new producer id for the idempotent producer. */
+  async initProducer(options?: CallOptions): Promise<ProducerIdentity> {
+    const response = await this.unary(brokerService.InitProducer, { clientId: this.clientId }, options);
+    return { producerId: response.producerId, producerEpoch: response.producerEpoch };
+  }
+
+  /** Appends records; resolves when the topic's durability mode is satisfied. */
+  async produce(request: ProduceRequest, options?: CallOptions): Promise<ProduceResult> {
+    return decodeProduceResponse(await this.unary(brokerService.Produce, encodeProduceRequest(request, 0, this.clientId), options));
+  }
+
+  /** Opens a produce stream (see ProduceStream). */
+  produceStream(options: ProduceStreamOptions = {}): ProduceStream {
+    this.checkOpen();
+    const inFlightMax = options.inFlightMax ?? DEFAULT_PRODUCE_STREAM_IN_FLIGHT_MAX;
+    if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > PRODUCE_STREAM_IN_FLIGHT_LIMIT) {
+      throw new RangeError(`inFlightMax must be an integer from 1 to ${PRODUCE_STREAM_IN_FLIGHT_LIMIT}, got ${inFlightMax}`);
+    }
+    const method = brokerService.ProduceStream;
+    const call: ClientDuplexStream<wire.ProduceRequest, wire.ProduceResponse> = this.channel.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      new Metadata(),
+      {},
+    );
+    return new ProduceStream(call, inFlightMax, this.clientId);
+  }
+
+  /** Reads a partition from `offset`, long-polling up to `maxWaitMs` when nothing is there yet. */
+  async fetch(request: FetchRequest, options: CallOptions = {}): Promise<FetchResult> {
+    const maxWaitMs = request.maxWaitMs ?? 0;
+    const response = await this.unary(
+      brokerService.Fetch,
+      { topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: request.maxBytes ?? 0, maxWaitMs },
+      { ...options, timeoutMs: (options.timeoutMs ?? this.requestTimeoutMs) + Math.max(0, maxWaitMs) },
+    );
+    return decodeFetchResponse(response);
+  }
+
+  /**
+   * Tails a partition from `offset`: yields each batch of records as it arrives, until the signal
+   * aborts (the iteration then ends quietly), the loop breaks, or the stream fails (thrown as a
+   * SluiceError; resume from the last batch's `nextOffset`).
+   */
+  async *subscribe(request: SubscribeRequest, options: { signal?: AbortSignal } = {}): AsyncGenerator<FetchResult, void, undefined> {
+    this.checkOpen();
+    const { signal } = options;
+    if (isAborted(signal)) return;
+    const method = brokerService.Subscribe;
+    const call = this.channel.makeServerStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      { topic: request.topic, partition: request.partition, offset: request.offset, maxBytes: request.maxBytes ?? 0 },
+      new Metadata(),
+      {},
+    );
+    const cancel = (): void => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const response of call as AsyncIterable<wire.FetchResponse>) yield decodeFetchResponse(response);
+    } catch (error) {
+      if (isAborted(signal)) return;
+      throw fromCallError(error);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      call.cancel();
+    }
+  }
+
+  /** Earliest, latest, or first offset at or after a timestamp, per partition. */
+  async listOffsets(request: ListOffsetsRequest, options?: CallOptions): Promise<PartitionOffset[]> {
+    const response = await this.unary(brokerService.ListOffsets, encodeListOffsetsRequest(request), options);
+    return response.offsets.map((o) => ({ partition: o.partition, offset: o.offset, logStartOffset: o.logStartOffset, highWatermark: o.highWatermark }));
+  }
+
+  async createTopic(request: CreateTopicRequest, options?: CallOptions): Promise<TopicDescription> {
+    return decodeTopicDescription(await this.unary(brokerService.CreateTopic, encodeCreateTopicRequest(request), options));
+  }
+
+  async deleteTopic(name: string, options?: CallOptions): Promise<void> {
+    await this.unary(brokerService.DeleteTopic, { name }, options);
+  }
+
+  async listTopics(options?: CallOptions): Promise<TopicDescription[]> {
+    return (await this.unary(brokerService.ListTopics, {}, options)).topics.map(decodeTopicDescription);
+  }
+
+  async describeTopic(name: string, options?: CallOptions): Promise<TopicDescription> {
+    return decodeTopicDescription(await this.unary(brokerService.DescribeTopic, { name }, options));
+  }
+
+  /** Closes the channel. Calls still open fail; a closed client refuses new ones (CLIENT_CLOSED). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw clientError('CLIENT_CLOSED', 'the client is closed');
+  }
+
+  private unary<Req, Res>(method: MethodDefinition<Req, Res>, request: Req, options: CallOptions = {}): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      this.checkOpen();
+      const { signal } = options;
+      if (isAborted(signal)) {
+        reject(clientError('CANCELLED', 'the call was cancelled before it started'));
+        return;
+      }
+      const deadline = Date.now() + (options.timeoutMs ?? this.requestTimeoutMs);
+      const cancel = (): void => call.cancel();
+      const call = this.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, new Metadata(), { deadline }, (error, response) => {
+        signal?.removeEventListener('abort', cancel);
+        if (error !== null) reject(fromCallError(error));
+        else if (response === undefined) reject(clientError('PROTOCOL_ERROR', `${method.path} answered without a message`));
+        else resolve(response);
+      });
+      signal?.addEventListener('abort', cancel, { once: true });
+    });
+  }
+}
+
+/** Read through a function: the compiler would otherwise keep a narrowing across awaits. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}

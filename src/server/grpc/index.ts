@@ -1,0 +1,1 @@
+export { startGrpcServer, type GrpcServer, type GrpcServerOptions } from './server.js';

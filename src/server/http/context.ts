@@ -1,0 +1,8 @@
+import type { Logger } from '../../base/index.js';
+import type { Broker } from '../../broker.js';
+
+/** What every route plugin is given. */
+export interface RouteContext {
+  broker: Broker;
+  logger: Logger;
+}

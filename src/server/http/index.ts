@@ -1,0 +1,4 @@
+export { buildHttpApp, DOCS_PREFIX, ROUTE_PLUGINS, type HttpAppOptions, type RoutePlugin } from './app.js';
+export { startHttpServer, type HttpServer, type HttpServerOptions } from './server.js';
+export { toHttpFailure, ROUTE_NOT_FOUND, type ErrorReply, type HttpFailure } from './error-handler.js';
+export type { HealthReply } from './routes/health.js';

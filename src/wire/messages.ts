@@ -1,0 +1,215 @@
+/**
+ * TypeScript shapes of the messages in proto/sluice/v1/broker.proto, as @grpc/proto-loader decodes
+ * them with the options in `proto.ts`: field names in camelCase, int64 and uint64 as JavaScript
+ * numbers (offsets stay below 2^53 by design, see src/base/ids.ts), bytes as Buffer, and every
+ * absent scalar, repeated or map field filled with its zero value. Fields declared `optional` in the
+ * proto are absent (`undefined`) when not sent, which is how a null key differs from an empty one.
+ * A `oneof` also names its present member (`ListOffsetsRequest.spec`).
+ *
+ * Senders fill the same shapes; the encoder ignores `undefined` fields. Keep this file in step with
+ * the proto: a field added there is added here, with the proto's comment.
+ */
+
+export interface Header {
+  key: string;
+  value?: Buffer;
+}
+
+export interface Record {
+  key?: Buffer;
+  value?: Buffer;
+  headers: Header[];
+  /** Milliseconds since the Unix epoch; the broker's clock when absent. */
+  timestampMs?: number;
+}
+
+/** Records routed to one partition, numbered from `baseSequence` by an idempotent producer. */
+export interface PartitionRecords {
+  partition: number;
+  records: Record[];
+  baseSequence: number;
+}
+
+export interface ProduceRequest {
+  topic: string;
+  /** Records the broker routes: by `partition` if set (>= 0), else by key; keyless ones sticky. */
+  records: Record[];
+  /** Records routed by the client (required with `producerId`). */
+  partitions: PartitionRecords[];
+  /** Explicit partition for all of `records`; -1 or absent routes by key. */
+  partition?: number;
+  /** Idempotent producer: 0 for none. */
+  producerId: number;
+  producerEpoch: number;
+  /** Echoed in the response; streams match responses to requests by it. */
+  correlationId: number;
+  /** Identifies the producer for quotas and metrics (empty: the connection's peer). */
+  clientId: string;
+}
+
+export interface PartitionAppend {
+  partition: number;
+  baseOffset: number;
+  lastOffset: number;
+  recordCount: number;
+  /** A retried batch already written: the offsets are the original ones. */
+  duplicate: boolean;
+}
+
+/** An error answered in-band (on ProduceStream). */
+export interface Error {
+  code: string;
+  message: string;
+  retriable: boolean;
+  /** Set on retriable refusals: wait at least this long before retrying (0: no hint). */
+  retryAfterMs: number;
+  /** The error's details as a JSON object. */
+  detailsJson: string;
+}
+
+export interface ProduceResponse {
+  correlationId: number;
+  appends: PartitionAppend[];
+  /** "fsynced" or "written"; empty on an error. */
+  durability: string;
+  error?: Error;
+}
+
+export interface FetchRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Byte budget of the response; 0 means the broker's fetchBytesMax. */
+  maxBytes: number;
+  /** Long poll: wait up to this long for a record when none is available. */
+  maxWaitMs: number;
+}
+
+export interface FetchedRecord {
+  offset: number;
+  timestampMs: number;
+  key?: Buffer;
+  value?: Buffer;
+  headers: Header[];
+}
+
+export interface FetchResponse {
+  topic: string;
+  partition: number;
+  records: FetchedRecord[];
+  /** Where to fetch next. */
+  nextOffset: number;
+  logStartOffset: number;
+  highWatermark: number;
+}
+
+export interface SubscribeRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+  maxBytes: number;
+}
+
+export interface ListOffsetsRequest {
+  topic: string;
+  /** Empty: all partitions. */
+  partitions: number[];
+  earliest?: boolean;
+  latest?: boolean;
+  timestampMs?: number;
+  /** Which member of the `spec` oneof is present (set by the decoder; senders set the member). */
+  spec?: 'earliest' | 'latest' | 'timestampMs';
+}
+
+export interface PartitionOffset {
+  partition: number;
+  offset: number;
+  logStartOffset: number;
+  highWatermark: number;
+}
+
+export interface ListOffsetsResponse {
+  topic: string;
+  offsets: PartitionOffset[];
+}
+
+export interface MetadataRequest {
+  /** Empty: all topics. */
+  topics: string[];
+}
+
+export interface BrokerAddress {
+  brokerId: number;
+  host: string;
+  port: number;
+}
+
+export interface PartitionMetadata {
+  partition: number;
+  leaderBrokerId: number;
+}
+
+export interface TopicMetadata {
+  name: string;
+  partitions: PartitionMetadata[];
+}
+
+export interface MetadataResponse {
+  brokers: BrokerAddress[];
+  topics: TopicMetadata[];
+}
+
+export interface InitProducerRequest {
+  clientId: string;
+}
+
+export interface InitProducerResponse {
+  producerId: number;
+  producerEpoch: number;
+}
+
+export interface CreateTopicRequest {
+  name: string;
+  partitionCount: number;
+  /** Per-topic settings, values as strings. */
+  config: { [key: string]: string };
+}
+
+export interface DeleteTopicRequest {
+  name: string;
+}
+
+export type DeleteTopicResponse = Readonly<globalThis.Record<string, never>>;
+
+export type ListTopicsRequest = Readonly<globalThis.Record<string, never>>;
+
+export interface ListTopicsResponse {
+  topics: TopicDescription[];
+}
+
+export interface DescribeTopicRequest {
+  name: string;
+}
+
+export interface PartitionDescription {
+  partition: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  highWatermark: number;
+  sizeBytes: number;
+  segmentCount: number;
+  /** Empty when online; otherwise the error code that took the partition offline. */
+  offlineCode: string;
+  offlineMessage: string;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitionCount: number;
+  /** Every setting in effect. */
+  config: { [key: string]: string };
+  partitions: PartitionDescription[];
+  createdAtMs: number;
+  /** Only the settings the topic overrides. */
+  overrides: { [key: string]: string };
+}
