@@ -18,7 +18,8 @@
  * Linux may already have dropped the dirty pages it failed to write.
  *
  * Interleaving: everything is synchronous except the completion of an fsync, which only advances the
- * durable end and resolves waiting appends.
+ * durable end and resolves waiting appends; the next sync then starts one event-loop turn later, so
+ * the appends those acknowledgments trigger share it.
  */
 import path from 'node:path';
 import { type Clock, type Logger, type Offset, type Timer, asOffset, assert, silentLogger, systemClock } from '../base/index.js';
@@ -96,6 +97,8 @@ export class SegmentLog {
   /** Always-mode appends waiting for a covering fsync, in offset order. */
   private waiters: Waiter[] = [];
   private syncing: Promise<void> | undefined;
+  /** A finished sync scheduled the next one for the next turn (see startSync). */
+  private syncDeferred = false;
   /** Bumped by truncation, so a sync that started before it cannot mark re-written offsets durable. */
   private truncations = 0;
   private flushTimer: Timer | undefined;
@@ -255,7 +258,7 @@ export class SegmentLog {
     };
     if (this.config.durability !== 'always') return result;
     const durable = new Promise<AppendResult>((resolve, reject) => this.waiters.push({ result, resolve, reject }));
-    void this.startSync();
+    if (!this.syncDeferred) void this.startSync();
     return durable;
   }
 
@@ -312,7 +315,15 @@ export class SegmentLog {
       () => {
         this.syncing = undefined;
         this.markDurable(endOffset, truncations);
-        if (this.waiters.length > 0) void this.startSync();
+        // Start the next sync one turn later: the appenders just acknowledged append again in their
+        // continuations (microtasks, before setImmediate), and so ride this next sync instead of
+        // waiting for the one after it. Without the pause, lockstep appenders split into two
+        // alternating groups and each sync covers about half of them.
+        this.syncDeferred = true;
+        setImmediate(() => {
+          this.syncDeferred = false;
+          if (this.waiters.length > 0 && !this.closed) void this.startSync();
+        });
       },
       (error: unknown) => {
         this.syncing = undefined;
