@@ -688,3 +688,6 @@ function bucketsFor(
   }
   return buckets;
 }
+
+export type { MemberSink, JoinRequest, DeliveredRecord, DeliveredRecordEvent, TopicPartition, GroupDescription, GroupSummary, ResetTarget, ResetPlanEntry } from './group/index.js';
+export type { DeadLetterView, RedriveRequest, RedriveResult } from './dlq/index.js';

@@ -20,6 +20,7 @@ import type * as wire from '../wire/index.js';
 import { brokerService } from '../wire/index.js';
 import { clientError, fromCallError } from './errors.js';
 import { ProduceStream } from './produce-stream.js';
+import { ConsumerSession, type JoinOptions } from './consumer-session.js';
 import {
   type ClusterMetadata,
   type CreateTopicRequest,
@@ -202,6 +203,102 @@ export class SluiceClient {
 
   async describeTopic(name: string, options?: CallOptions): Promise<TopicDescription> {
     return decodeTopicDescription(await this.unary(brokerService.DescribeTopic, { name }, options));
+  }
+
+  /** Joins a consumer group: resolves with the member's session once the broker accepted the join. */
+  async consume(options: JoinOptions): Promise<ConsumerSession> {
+    this.checkOpen();
+    const method = brokerService.Consume;
+    const call: ClientDuplexStream<wire.ConsumeRequest, wire.ConsumeEvent> = this.channel.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      new Metadata(),
+      {},
+    );
+    return ConsumerSession.open(call, options, this.clientId);
+  }
+
+  async listGroups(options?: CallOptions): Promise<wire.GroupSummary[]> {
+    return (await this.unary(brokerService.ListGroups, {}, options)).groups;
+  }
+
+  async describeGroup(group: string, options?: CallOptions): Promise<wire.GroupDescription> {
+    return await this.unary(brokerService.DescribeGroup, { group }, options);
+  }
+
+  /**
+   * Moves a group's committed offsets on a topic; `dryRun` returns the plan only. A group with live
+   * members needs `force`.
+   */
+  async resetGroup(
+    request: { group: string; topic: string; to: 'earliest' | 'latest' | { timestampMs: number } | { offsets: Record<number, number> }; force?: boolean; dryRun?: boolean },
+    options?: CallOptions,
+  ): Promise<wire.ResetGroupResponse> {
+    const to = request.to;
+    const target =
+      to === 'earliest' ? { earliest: true } : to === 'latest' ? { latest: true } : 'timestampMs' in to ? { timestampMs: to.timestampMs } : { offsets: { offsets: to.offsets } };
+    return await this.unary(brokerService.ResetGroup, { group: request.group, topic: request.topic, ...target, force: request.force ?? false, dryRun: request.dryRun ?? false }, options);
+  }
+
+  async setGroupPaused(group: string, paused: boolean, options?: CallOptions): Promise<void> {
+    await this.unary(brokerService.SetGroupPaused, { group, paused }, options);
+  }
+
+  async deleteGroup(group: string, options?: CallOptions): Promise<void> {
+    await this.unary(brokerService.DeleteGroup, { group }, options);
+  }
+
+  /** Dead letters of a source topic, with provenance. */
+  async listDeadLetters(
+    request: { topic: string; partition?: number; fromOffset?: number; errorContains?: string; limit?: number },
+    options?: CallOptions,
+  ): Promise<wire.ListDeadLettersResponse> {
+    return await this.unary(
+      brokerService.ListDeadLetters,
+      {
+        topic: request.topic,
+        ...(request.partition === undefined ? {} : { partition: request.partition }),
+        fromOffset: request.fromOffset ?? 0,
+        errorContains: request.errorContains ?? '',
+        limit: request.limit ?? 0,
+      },
+      options,
+    );
+  }
+
+  /** Republishes dead letters of `topic` (see README "Dead-letter topics"). */
+  async redrive(
+    request: {
+      topic: string;
+      toTopic?: string;
+      dlqPartition?: number;
+      fromOffset?: number;
+      toOffset?: number;
+      originalPartition?: number;
+      errorContains?: string;
+      dryRun?: boolean;
+      recordsPerSecondMax?: number;
+      redriveCountMax?: number;
+      force?: boolean;
+    },
+    options?: CallOptions,
+  ): Promise<wire.RedriveResponse> {
+    const { topic, toTopic, errorContains, dryRun, recordsPerSecondMax, redriveCountMax, force, ...optional } = request;
+    return await this.unary(
+      brokerService.Redrive,
+      {
+        topic,
+        toTopic: toTopic ?? '',
+        errorContains: errorContains ?? '',
+        dryRun: dryRun ?? false,
+        recordsPerSecondMax: recordsPerSecondMax ?? 0,
+        redriveCountMax: redriveCountMax ?? 0,
+        force: force ?? false,
+        ...optional,
+      },
+      options,
+    );
   }
 
   /** Closes the channel. Calls still open fail; a closed client refuses new ones (CLIENT_CLOSED). */

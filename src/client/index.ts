@@ -1,5 +1,6 @@
 export { SluiceClient, type SluiceClientOptions, type CallOptions, type ProduceStreamOptions } from './client.js';
 export { ProduceStream } from './produce-stream.js';
+export { ConsumerSession, toRanges, type JoinOptions, type DeliveredRecord, type SessionEvent, type TopicPartition } from './consumer-session.js';
 export {
   SluiceError,
   isSluiceError,

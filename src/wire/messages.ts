@@ -213,3 +213,301 @@ export interface TopicDescription {
   /** Only the settings the topic overrides. */
   overrides: { [key: string]: string };
 }
+
+// ---- consumer groups ----
+
+export interface JoinGroup {
+  group: string;
+  topics: string[];
+  clientId: string;
+  /** Static membership id; empty for none. */
+  instanceId: string;
+  /** 0: the broker's default (likewise the next three). */
+  sessionTimeoutMs: number;
+  ackTimeoutMs: number;
+  inFlightMax: number;
+  retryBackoffMs: number;
+  /** "sticky" (default), "range" or "round-robin"; empty for the default. */
+  strategy: string;
+  /** "earliest" (default) or "latest"; empty for the default. */
+  startFrom: string;
+}
+
+/** Offsets `first` to `last`, both included. */
+export interface OffsetRange {
+  first: number;
+  last: number;
+}
+
+export interface Acknowledge {
+  topic: string;
+  partition: number;
+  generation: number;
+  ranges: OffsetRange[];
+}
+
+export interface NegativeAck {
+  topic: string;
+  partition: number;
+  generation: number;
+  offset: number;
+  /** Absent: the exponential backoff. */
+  delayMs?: number;
+  error: string;
+  errorClass: string;
+}
+
+export interface RejectRecord {
+  topic: string;
+  partition: number;
+  generation: number;
+  offset: number;
+  error: string;
+  errorClass: string;
+}
+
+export interface ExtendDeadline {
+  topic: string;
+  partition: number;
+  offsets: number[];
+  extendMs: number;
+}
+
+export type Heartbeat = Readonly<globalThis.Record<string, never>>;
+export type LeaveGroup = Readonly<globalThis.Record<string, never>>;
+
+export interface CommitOffset {
+  topic: string;
+  partition: number;
+  generation: number;
+  /** The next offset to consume. */
+  offset: number;
+  metadata: string;
+  correlationId: number;
+}
+
+export interface ConsumeRequest {
+  join?: JoinGroup;
+  ack?: Acknowledge;
+  nack?: NegativeAck;
+  reject?: RejectRecord;
+  extend?: ExtendDeadline;
+  heartbeat?: Heartbeat;
+  commit?: CommitOffset;
+  leave?: LeaveGroup;
+  /** Which member of the `kind` oneof is present (set by the decoder; senders set the member). */
+  kind?: 'join' | 'ack' | 'nack' | 'reject' | 'extend' | 'heartbeat' | 'commit' | 'leave';
+}
+
+export interface Joined {
+  memberId: string;
+  generation: number;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface Assignment {
+  generation: number;
+  partitions: TopicPartition[];
+}
+
+export interface DeliveredRecord {
+  offset: number;
+  timestampMs: number;
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers: Header[];
+  /** 1 for the first delivery to this group, +1 for each redelivery. */
+  deliveryAttempt: number;
+}
+
+export interface Delivery {
+  topic: string;
+  partition: number;
+  generation: number;
+  records: DeliveredRecord[];
+}
+
+export interface CommitResult {
+  correlationId: number;
+  error?: Error;
+}
+
+export interface ConsumeEvent {
+  joined?: Joined;
+  assignment?: Assignment;
+  delivery?: Delivery;
+  commitResult?: CommitResult;
+  error?: Error;
+  kind?: 'joined' | 'assignment' | 'delivery' | 'commitResult' | 'error';
+}
+
+export type ListGroupsRequest = Readonly<globalThis.Record<string, never>>;
+
+export interface GroupSummary {
+  group: string;
+  state: string;
+  paused: boolean;
+  memberCount: number;
+  lagRecords: number;
+}
+
+export interface ListGroupsResponse {
+  groups: GroupSummary[];
+}
+
+export interface DescribeGroupRequest {
+  group: string;
+}
+
+export interface GroupMember {
+  memberId: string;
+  instanceId: string;
+  clientId: string;
+  topics: string[];
+  partitions: TopicPartition[];
+  inFlight: number;
+  disconnected: boolean;
+  sessionExpiresInMs: number;
+}
+
+export interface GroupPartition {
+  topic: string;
+  partition: number;
+  committedOffset: number;
+  logStartOffset: number;
+  highWatermark: number;
+  lagRecords: number;
+  lagSeconds: number;
+  ownerMemberId: string;
+  inFlight: number;
+  retryingOffset?: number;
+  retryingFailedAttempts: number;
+  retryInMs: number;
+}
+
+export interface GroupDescription {
+  group: string;
+  state: string;
+  paused: boolean;
+  generation: number;
+  strategy: string;
+  members: GroupMember[];
+  partitions: GroupPartition[];
+}
+
+export interface PartitionOffsets {
+  offsets: globalThis.Record<string, number>;
+}
+
+export interface ResetGroupRequest {
+  group: string;
+  topic: string;
+  earliest?: boolean;
+  latest?: boolean;
+  timestampMs?: number;
+  offsets?: PartitionOffsets;
+  to?: 'earliest' | 'latest' | 'timestampMs' | 'offsets';
+  force: boolean;
+  dryRun: boolean;
+}
+
+export interface ResetPlanEntry {
+  partition: number;
+  currentOffset?: number;
+  newOffset: number;
+  lagRecords: number;
+}
+
+export interface ResetGroupResponse {
+  plan: ResetPlanEntry[];
+  executed: boolean;
+}
+
+export interface SetGroupPausedRequest {
+  group: string;
+  paused: boolean;
+}
+
+export type SetGroupPausedResponse = Readonly<globalThis.Record<string, never>>;
+
+export interface DeleteGroupRequest {
+  group: string;
+}
+
+export type DeleteGroupResponse = Readonly<globalThis.Record<string, never>>;
+
+export interface ListDeadLettersRequest {
+  /** The source topic (its DLQ topic is read). */
+  topic: string;
+  partition?: number;
+  fromOffset: number;
+  errorContains: string;
+  /** 0: 100. */
+  limit: number;
+}
+
+export interface DeadLetter {
+  partition: number;
+  offset: number;
+  timestampMs: number;
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers: Header[];
+  originTopic: string;
+  originPartition: number;
+  originOffset: number;
+  group: string;
+  attempts: number;
+  cause: string;
+  error: string;
+  errorClass: string;
+  firstFailureMs: number;
+  lastFailureMs: number;
+  redriveCount: number;
+}
+
+export interface ListDeadLettersResponse {
+  dlqTopic: string;
+  deadLetters: DeadLetter[];
+}
+
+export interface RedriveRequest {
+  /** The source topic whose DLQ is redriven. */
+  topic: string;
+  /** Empty: each record's original topic. */
+  toTopic: string;
+  dlqPartition?: number;
+  fromOffset?: number;
+  toOffset?: number;
+  originalPartition?: number;
+  errorContains: string;
+  dryRun: boolean;
+  /** 0: no rate limit. */
+  recordsPerSecondMax: number;
+  /** 0: the default loop guard. */
+  redriveCountMax: number;
+  force: boolean;
+}
+
+export interface RedrivePreviewEntry {
+  dlqPartition: number;
+  dlqOffset: number;
+  toTopic: string;
+  toPartition: number;
+  originalOffset: number;
+  error: string;
+}
+
+export interface RedriveResponse {
+  jobId: string;
+  dryRun: boolean;
+  movedCount: number;
+  skippedByLoopGuardCount: number;
+  skippedByFilterCount: number;
+  totalMovedCount: number;
+  preview: RedrivePreviewEntry[];
+}

@@ -42,6 +42,14 @@ export interface BrokerMethods {
   DeleteTopic: MethodDefinition<wire.DeleteTopicRequest, wire.DeleteTopicResponse>;
   ListTopics: MethodDefinition<wire.ListTopicsRequest, wire.ListTopicsResponse>;
   DescribeTopic: MethodDefinition<wire.DescribeTopicRequest, wire.TopicDescription>;
+  Consume: MethodDefinition<wire.ConsumeRequest, wire.ConsumeEvent>;
+  ListGroups: MethodDefinition<wire.ListGroupsRequest, wire.ListGroupsResponse>;
+  DescribeGroup: MethodDefinition<wire.DescribeGroupRequest, wire.GroupDescription>;
+  ResetGroup: MethodDefinition<wire.ResetGroupRequest, wire.ResetGroupResponse>;
+  SetGroupPaused: MethodDefinition<wire.SetGroupPausedRequest, wire.SetGroupPausedResponse>;
+  DeleteGroup: MethodDefinition<wire.DeleteGroupRequest, wire.DeleteGroupResponse>;
+  ListDeadLetters: MethodDefinition<wire.ListDeadLettersRequest, wire.ListDeadLettersResponse>;
+  Redrive: MethodDefinition<wire.RedriveRequest, wire.RedriveResponse>;
 }
 
 export type BrokerMethodName = keyof BrokerMethods;
@@ -61,6 +69,14 @@ const STREAMING: Readonly<Record<BrokerMethodName, { requestStream: boolean; res
   DeleteTopic: { requestStream: false, responseStream: false },
   ListTopics: { requestStream: false, responseStream: false },
   DescribeTopic: { requestStream: false, responseStream: false },
+  Consume: { requestStream: true, responseStream: true },
+  ListGroups: { requestStream: false, responseStream: false },
+  DescribeGroup: { requestStream: false, responseStream: false },
+  ResetGroup: { requestStream: false, responseStream: false },
+  SetGroupPaused: { requestStream: false, responseStream: false },
+  DeleteGroup: { requestStream: false, responseStream: false },
+  ListDeadLetters: { requestStream: false, responseStream: false },
+  Redrive: { requestStream: false, responseStream: false },
 };
 
 /** The RPC names, in the proto's order. */

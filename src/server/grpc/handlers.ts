@@ -11,6 +11,8 @@ import type * as wire from '../../wire/index.js';
 import { type HandlerContext, shuttingDown } from './context.js';
 import { decodeOffsetSpec, decodeProduceRequest, encodeFetchResult, encodeProduceResult, encodeTopicDescription, nonNegativeInteger, requireName } from './convert.js';
 import { handleProduceStream } from './produce-stream.js';
+import { handleConsume } from './consume.js';
+import { groupAndDlqHandlers } from './group-handlers.js';
 
 /** One handler per RPC; the compiler checks none is missing. */
 export interface BrokerHandlers extends UntypedServiceImplementation {
@@ -25,6 +27,14 @@ export interface BrokerHandlers extends UntypedServiceImplementation {
   DeleteTopic: handleUnaryCall<wire.DeleteTopicRequest, wire.DeleteTopicResponse>;
   ListTopics: handleUnaryCall<wire.ListTopicsRequest, wire.ListTopicsResponse>;
   DescribeTopic: handleUnaryCall<wire.DescribeTopicRequest, wire.TopicDescription>;
+  Consume: handleBidiStreamingCall<wire.ConsumeRequest, wire.ConsumeEvent>;
+  ListGroups: handleUnaryCall<wire.ListGroupsRequest, wire.ListGroupsResponse>;
+  DescribeGroup: handleUnaryCall<wire.DescribeGroupRequest, wire.GroupDescription>;
+  ResetGroup: handleUnaryCall<wire.ResetGroupRequest, wire.ResetGroupResponse>;
+  SetGroupPaused: handleUnaryCall<wire.SetGroupPausedRequest, wire.SetGroupPausedResponse>;
+  DeleteGroup: handleUnaryCall<wire.DeleteGroupRequest, wire.DeleteGroupResponse>;
+  ListDeadLetters: handleUnaryCall<wire.ListDeadLettersRequest, wire.ListDeadLettersResponse>;
+  Redrive: handleUnaryCall<wire.RedriveRequest, wire.RedriveResponse>;
 }
 
 /** The single broker of this deployment, as Metadata reports it. */
@@ -106,6 +116,18 @@ export function brokerHandlers(ctx: HandlerContext): BrokerHandlers {
     DescribeTopic: ctx.unary('DescribeTopic', (request: wire.DescribeTopicRequest): wire.TopicDescription =>
       encodeTopicDescription(broker.describeTopic(requireName(request.name, 'name'))),
     ),
+
+    // A session's lifetime is no request latency, so it is not timed; its failures are counted.
+    Consume: (call) => {
+      try {
+        ctx.checkOpen();
+        handleConsume(ctx, call);
+      } catch (error) {
+        ctx.endWithFailure(call, 'Consume', error);
+      }
+    },
+
+    ...groupAndDlqHandlers(ctx),
   };
 }
 

@@ -1,0 +1,216 @@
+/**
+ * Consume: a consumer-group member's session over one bidirectional stream.
+ *
+ * The first request must be `join`; the reply is `joined`, then the member's `assignment` and
+ * `delivery` events as the coordinator produces them (events the coordinator emits while the join
+ * is being processed are held until `joined` is written). Acks, nacks, rejects, extends and commits
+ * are applied as they arrive; one that fails without ending the session (a stale generation, an
+ * unknown offset) is answered in-band with an `error` event.
+ *
+ * Ending: `leave` (or the client half-closing the stream) is a clean goodbye: held records go back
+ * without counting a failed attempt. A cancelled or broken stream is a dead member: the record it
+ * was working on in each partition counts as a failed attempt. When the coordinator removes the
+ * member (session expired, fenced by a rejoin), the stream ends with that status. At shutdown the
+ * member leaves and the stream ends with SHUTTING_DOWN.
+ *
+ * Bounds: deliveries are bounded by the member's in-flight window (the coordinator sends no more
+ * unacknowledged records than `in_flight_max`), and an ack's ranges may cover at most
+ * `memberInFlightMax` offsets.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { DeliveredRecordEvent, MemberSink, TopicPartition } from '../../broker.js';
+import { BrokerError, type ErrorCode, isBrokerError } from '../../errors.js';
+import type * as wire from '../../wire/index.js';
+import { type HandlerContext, shuttingDown } from './context.js';
+import { nonNegativeInteger, requireName } from './convert.js';
+import { describeFailure, toWireError } from './status.js';
+
+const STRATEGIES = new Set(['sticky', 'range', 'round-robin']);
+
+export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire.ConsumeRequest, wire.ConsumeEvent>): void {
+  const { broker, settings } = ctx;
+  const peer = call.getPeer();
+  let member: { group: string; memberId: string } | undefined;
+  let held: wire.ConsumeEvent[] | undefined = [];
+  let finished = false;
+
+  const send = (event: wire.ConsumeEvent): void => {
+    if (finished || call.cancelled) return;
+    if (held !== undefined) held.push(event);
+    else call.write(event);
+  };
+
+  const end = (error?: unknown): void => {
+    if (finished) return;
+    finished = true;
+    unregister();
+    if (error === undefined) call.end();
+    else ctx.endWithFailure(call, 'Consume', error);
+  };
+
+  const sink: MemberSink = {
+    assignment: (event: { generation: number; partitions: TopicPartition[] }) => send({ assignment: { generation: event.generation, partitions: event.partitions } }),
+    records: (event: DeliveredRecordEvent) =>
+      send({
+        delivery: {
+          topic: event.topic,
+          partition: event.partition,
+          generation: event.generation,
+          records: event.records.map((r) => ({
+            offset: r.offset,
+            timestampMs: r.timestampMs,
+            ...(r.key === null ? {} : { key: r.key }),
+            ...(r.value === null ? {} : { value: r.value }),
+            headers: r.headers.map((h) => ({ key: h.key, ...(h.value === null ? {} : { value: h.value }) })),
+            deliveryAttempt: r.deliveryAttempt,
+          })),
+        },
+      }),
+    closed: (reason: { code: string; message: string }) => {
+      member = undefined;
+      end(new BrokerError(reason.code as ErrorCode, reason.message));
+    },
+  };
+
+  const leave = (): void => {
+    if (member !== undefined) broker.groups.leave(member);
+    member = undefined;
+  };
+
+  const unregister = ctx.openCalls.add(() => {
+    leave();
+    end(shuttingDown());
+  });
+
+  const join = (request: wire.JoinGroup): void => {
+    if (member !== undefined) throw new BrokerError('INVALID_ARGUMENT', 'this session already joined; open a new stream to join again', { field: 'join' });
+    if (request.strategy !== '' && !STRATEGIES.has(request.strategy)) {
+      throw new BrokerError('INVALID_ARGUMENT', `strategy must be one of ${[...STRATEGIES].join(', ')}`, { field: 'strategy', value: request.strategy });
+    }
+    if (request.startFrom !== '' && request.startFrom !== 'earliest' && request.startFrom !== 'latest') {
+      throw new BrokerError('INVALID_ARGUMENT', 'start_from must be earliest or latest', { field: 'start_from', value: request.startFrom });
+    }
+    const optional = (value: number, field: string): number | undefined => (value === 0 ? undefined : nonNegativeInteger(value, field));
+    const sessionTimeoutMs = optional(request.sessionTimeoutMs, 'session_timeout_ms');
+    const ackTimeoutMs = optional(request.ackTimeoutMs, 'ack_timeout_ms');
+    const inFlightMax = optional(request.inFlightMax, 'in_flight_max');
+    const retryBackoffMs = optional(request.retryBackoffMs, 'retry_backoff_ms');
+    const joined = broker.groups.join(
+      {
+        group: requireName(request.group, 'group'),
+        topics: request.topics.map((topic, i) => requireName(topic, `topics[${i}]`)),
+        clientId: request.clientId || peer,
+        ...(request.instanceId ? { instanceId: request.instanceId } : {}),
+        ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
+        ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }),
+        ...(inFlightMax === undefined ? {} : { inFlightMax }),
+        ...(retryBackoffMs === undefined ? {} : { retryBackoffMs }),
+        ...(request.strategy ? { strategy: request.strategy as 'sticky' | 'range' | 'round-robin' } : {}),
+        ...(request.startFrom ? { startFrom: request.startFrom } : {}),
+      },
+      sink,
+    );
+    member = { group: request.group, memberId: joined.memberId };
+    call.write({ joined: { memberId: joined.memberId, generation: joined.generation } });
+    const pending = held ?? [];
+    held = undefined;
+    for (const event of pending) call.write(event);
+  };
+
+  const offsetsOf = (ranges: wire.OffsetRange[]): number[] => {
+    const offsets: number[] = [];
+    for (const range of ranges) {
+      const first = nonNegativeInteger(range.first, 'ranges.first');
+      const last = nonNegativeInteger(range.last, 'ranges.last');
+      if (last < first || offsets.length + (last - first + 1) > settings.memberInFlightMax) {
+        throw new BrokerError('INVALID_ARGUMENT', `ack ranges must be ascending and cover at most memberInFlightMax (${settings.memberInFlightMax}) offsets`, { field: 'ranges' });
+      }
+      for (let offset = first; offset <= last; offset++) offsets.push(offset);
+    }
+    return offsets;
+  };
+
+  const handle = async (request: wire.ConsumeRequest): Promise<void> => {
+    if (request.kind === 'join' && request.join) return join(request.join);
+    if (request.kind === 'leave') {
+      leave();
+      return end();
+    }
+    if (member === undefined) throw new BrokerError('INVALID_ARGUMENT', 'the first request of a Consume stream must be join', { field: 'kind' });
+    const ref = member;
+    switch (request.kind) {
+      case 'heartbeat':
+        return broker.groups.heartbeat(ref);
+      case 'ack': {
+        const ack = request.ack!;
+        return broker.groups.ack({ ...ref, generation: ack.generation, topic: ack.topic, partition: ack.partition, offsets: offsetsOf(ack.ranges) });
+      }
+      case 'nack': {
+        const nack = request.nack!;
+        return broker.groups.nack({
+          ...ref,
+          generation: nack.generation,
+          topic: nack.topic,
+          partition: nack.partition,
+          offset: nonNegativeInteger(nack.offset, 'offset'),
+          ...(nack.delayMs === undefined ? {} : { delayMs: nack.delayMs }),
+          error: nack.error,
+          errorClass: nack.errorClass,
+        });
+      }
+      case 'reject': {
+        const reject = request.reject!;
+        return broker.groups.reject({ ...ref, generation: reject.generation, topic: reject.topic, partition: reject.partition, offset: nonNegativeInteger(reject.offset, 'offset'), error: reject.error, errorClass: reject.errorClass });
+      }
+      case 'extend': {
+        const extend = request.extend!;
+        broker.groups.extend({ ...ref, topic: extend.topic, partition: extend.partition, offsets: extend.offsets, extendMs: extend.extendMs });
+        return;
+      }
+      case 'commit': {
+        const commit = request.commit!;
+        try {
+          await broker.groups.commit({ ...ref, generation: commit.generation, topic: commit.topic, partition: commit.partition, offset: commit.offset, metadata: commit.metadata });
+          send({ commitResult: { correlationId: commit.correlationId } });
+        } catch (error) {
+          const failure = describeFailure(error, { logger: ctx.logger, metrics: broker.metrics, method: 'Consume', peer });
+          send({ commitResult: { correlationId: commit.correlationId, error: toWireError(failure) } });
+        }
+        return;
+      }
+      default:
+        throw new BrokerError('INVALID_ARGUMENT', 'a Consume request needs one of join, ack, nack, reject, extend, heartbeat, commit, leave', { field: 'kind' });
+    }
+  };
+
+  call.on('data', (request: wire.ConsumeRequest) => {
+    if (finished) return;
+    handle(request).catch((error: unknown) => {
+      // Without a session, or when the session is gone, the stream ends; otherwise answer in-band.
+      if (member === undefined || (isBrokerError(error) && error.code === 'UNKNOWN_MEMBER')) {
+        member = undefined;
+        end(error);
+        return;
+      }
+      const failure = describeFailure(error, { logger: ctx.logger, metrics: broker.metrics, method: 'Consume', peer });
+      send({ error: toWireError(failure) });
+    });
+  });
+  call.on('end', () => {
+    // The request side ended. A cancelled (or broken) stream ends it too, and 'cancelled' may come
+    // just after: wait a turn, so that only a real half-close counts as a clean goodbye.
+    setImmediate(() => {
+      if (call.cancelled) return died();
+      leave();
+      end();
+    });
+  });
+  const died = (): void => {
+    if (member !== undefined) broker.groups.disconnect(member);
+    member = undefined;
+    finished = true;
+    unregister();
+  };
+  call.on('cancelled', died);
+  call.on('error', died);
+}
