@@ -12,10 +12,10 @@ import { type HandlerContext, shuttingDown } from './context.js';
 import { decodeOffsetSpec, decodeProduceRequest, encodeFetchResult, encodeProduceResult, encodeTopicDescription, nonNegativeInteger, requireName } from './convert.js';
 import { handleProduceStream } from './produce-stream.js';
 import { handleConsume } from './consume.js';
-import { groupAndDlqHandlers } from './group-handlers.js';
+import { type GroupAndDlqHandlers, groupAndDlqHandlers } from './group-handlers.js';
 
 /** One handler per RPC; the compiler checks none is missing. */
-export interface BrokerHandlers extends UntypedServiceImplementation {
+export interface BrokerHandlers extends UntypedServiceImplementation, GroupAndDlqHandlers {
   Metadata: handleUnaryCall<wire.MetadataRequest, wire.MetadataResponse>;
   InitProducer: handleUnaryCall<wire.InitProducerRequest, wire.InitProducerResponse>;
   Produce: handleUnaryCall<wire.ProduceRequest, wire.ProduceResponse>;
@@ -28,13 +28,6 @@ export interface BrokerHandlers extends UntypedServiceImplementation {
   ListTopics: handleUnaryCall<wire.ListTopicsRequest, wire.ListTopicsResponse>;
   DescribeTopic: handleUnaryCall<wire.DescribeTopicRequest, wire.TopicDescription>;
   Consume: handleBidiStreamingCall<wire.ConsumeRequest, wire.ConsumeEvent>;
-  ListGroups: handleUnaryCall<wire.ListGroupsRequest, wire.ListGroupsResponse>;
-  DescribeGroup: handleUnaryCall<wire.DescribeGroupRequest, wire.GroupDescription>;
-  ResetGroup: handleUnaryCall<wire.ResetGroupRequest, wire.ResetGroupResponse>;
-  SetGroupPaused: handleUnaryCall<wire.SetGroupPausedRequest, wire.SetGroupPausedResponse>;
-  DeleteGroup: handleUnaryCall<wire.DeleteGroupRequest, wire.DeleteGroupResponse>;
-  ListDeadLetters: handleUnaryCall<wire.ListDeadLettersRequest, wire.ListDeadLettersResponse>;
-  Redrive: handleUnaryCall<wire.RedriveRequest, wire.RedriveResponse>;
 }
 
 /** The single broker of this deployment, as Metadata reports it. */
