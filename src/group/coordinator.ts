@@ -79,6 +79,8 @@ export interface CoordinatorOptions {
   deadLetter: (request: DeadLetterRequest) => Promise<void>;
   /** The topic's maxDeliveryAttempts. */
   maxDeliveryAttempts: (topic: string) => number;
+  /** Told how many records of one delivery had failed before (deliveryAttempt > 1), for metrics. */
+  onRedelivery?: (topic: string, group: string, count: number) => void;
 }
 
 export interface FailureReport {
@@ -499,7 +501,10 @@ export class GroupCoordinator {
     for (const slot of group.slots.values()) {
       const member = group.deliveryOwner(slot);
       if (member === undefined || slot.blockedBy !== undefined) continue;
-      const credit = member.inFlightMax - group.inFlightOf(member.memberId);
+      // Each owned partition gets a fair share of the member's window, so one deep backlog cannot
+      // starve the member's other partitions.
+      const share = Math.max(1, Math.ceil(member.inFlightMax / Math.max(1, group.partitionsOf(member.memberId).length)));
+      const credit = Math.min(member.inFlightMax - group.inFlightOf(member.memberId), share - slot.cursor.inFlightCount);
       const from = slot.cursor.deliverableFrom(this.now);
       if (credit <= 0 || from === undefined) continue;
       try {
@@ -515,6 +520,14 @@ export class GroupCoordinator {
   private deliver(group: GroupState, slot: PartitionSlot, member: Member, from: number, credit: number): boolean {
     const log = this.options.topics.partition(slot.topic, slot.partition);
     if (log.offline !== undefined) return false;
+    const { logStartOffset } = log.state();
+    if (from < logStartOffset) {
+      // Retention deleted records this group had not consumed: they are gone, move past them.
+      this.options.logger.warn({ group: group.name, topic: slot.topic, partition: slot.partition, from, logStartOffset }, 'records deleted by retention before the group consumed them');
+      slot.cursor.commitAt(logStartOffset);
+      this.markDirty(group, slot);
+      return true;
+    }
     if (from >= log.highWatermark) {
       this.waitForData(group, slot, log, from);
       return false;
@@ -537,6 +550,8 @@ export class GroupCoordinator {
       member.memberId,
       this.now + member.ackTimeoutMs,
     );
+    const redelivered = attempts.filter((attempt) => attempt > 1).length;
+    if (redelivered > 0) this.options.onRedelivery?.(slot.topic, group.name, redelivered);
     if (chosen.length > 0) {
       member.sink.records({
         topic: slot.topic,

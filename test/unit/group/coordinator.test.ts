@@ -239,4 +239,30 @@ describe('GroupCoordinator', () => {
     expect(member.values()).toEqual(['a', 'b']);
     expect(() => harness.coordinator.ack({ group: 'workers', memberId: 'nobody', generation: 1, topic: 'jobs', partition: 0, offsets: [0] })).toThrow(/join again/);
   });
+
+  it('shares a member’s window fairly between its partitions', async () => {
+    harness = await groupHarness({ partitions: 2 });
+    await harness.produce('jobs', 0, Array.from({ length: 50 }, (_, i) => `a${i}`));
+    await harness.produce('jobs', 1, Array.from({ length: 50 }, (_, i) => `b${i}`));
+    const member = harness.join({ topics: ['jobs'], inFlightMax: 10 });
+    await harness.settle();
+    expect(member.values(0)).toHaveLength(5);
+    expect(member.values(1)).toHaveLength(5);
+  });
+
+  it('moves past records that retention deleted before the group consumed them', async () => {
+    harness = await groupHarness({ partitions: 1, topicConfig: { segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, retentionBytes: 64 * 1024, retentionMs: -1 } });
+    const member = harness.join({ topics: ['jobs'], inFlightMax: 1 });
+    await harness.settle();
+    for (let i = 0; i < 40; i++) await harness.produce('jobs', 0, [`${i}`.padEnd(4000, '.')]);
+    await harness.settle();
+    const first = member.take();
+    expect(first.map((r) => r.offset)).toEqual([0]);
+    harness.topics.partition('jobs', 0).enforceRetention();
+    const logStart = harness.topics.partition('jobs', 0).state().logStartOffset;
+    expect(logStart).toBeGreaterThan(1);
+    ack(member, first);
+    await harness.settle();
+    expect(member.take().map((r) => r.offset)).toEqual([logStart]);
+  });
 });
