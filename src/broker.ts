@@ -15,7 +15,7 @@ import { BrokerError } from './errors.js';
 import { type DeadLetterView, type RedriveRequest, type RedriveResult, Redriver, deadLetterRecord, listDeadLetters } from './dlq/index.js';
 import { type DeadLetterRequest, type GroupDescription, GroupAdmin, GroupCoordinator, type GroupSummary, type ResetPlanEntry, type ResetTarget } from './group/index.js';
 import { MetaStore } from './meta/index.js';
-import { BrokerMetrics } from './metrics.js';
+import { BrokerMetrics, type GroupLagSample } from './metrics.js';
 import { type Partition, type PartitionAppendResult, type PartitionState, StickyPartitioner, type Topic, TopicRegistry, partitionForKey } from './partition/index.js';
 import { type FileIO, type LogRecord, type RecordHeader, type RecordInput, decodeRecords, splitBatches } from './storage/index.js';
 
@@ -127,13 +127,15 @@ export class Broker {
     private readonly logger: Logger,
   ) {
     this.inFlight = new ByteBudget(settings.inFlightProduceBytesMax);
-    this.metrics = new BrokerMetrics(() =>
-      this.topics.list().flatMap((topic) =>
-        topic.partitions.map((p) => {
-          const state = p.state();
-          return { topic: topic.name, partition: p.id, logStartOffset: state.logStartOffset, logEndOffset: state.logEndOffset, sizeBytes: state.sizeBytes };
-        }),
-      ),
+    this.metrics = new BrokerMetrics(
+      () =>
+        this.topics.list().flatMap((topic) =>
+          topic.partitions.map((p) => {
+            const state = p.state();
+            return { topic: topic.name, partition: p.id, logStartOffset: state.logStartOffset, logEndOffset: state.logEndOffset, sizeBytes: state.sizeBytes };
+          }),
+        ),
+      () => this.groupLagSamples(),
     );
     this.groups = new GroupCoordinator({
       topics,
@@ -143,6 +145,7 @@ export class Broker {
       logger,
       deadLetter: (request) => this.appendDeadLetter(request),
       maxDeliveryAttempts: (topic) => this.topics.require(topic).config.maxDeliveryAttempts,
+      onRedelivery: (topic, group, count) => this.metrics.redeliveries.inc({ topic, group }, count),
     });
     this.groupAdmin = new GroupAdmin(this.groups, topics, meta, () => clock.nowMs());
     this.redriver = new Redriver(topics, meta, clock);
@@ -607,6 +610,14 @@ export class Broker {
 
   describeGroup(group: string): GroupDescription {
     return this.groupAdmin.describe(group);
+  }
+
+  /** Lag of every group partition, for the metrics scrape (the metadata store is closed once closing). */
+  private groupLagSamples(): GroupLagSample[] {
+    if (this.closing) return [];
+    return this.groupAdmin.names().flatMap((group) =>
+      this.groupAdmin.describe(group).partitions.map((p) => ({ group, topic: p.topic, partition: p.partition, lagRecords: p.lagRecords, lagSeconds: p.lagSeconds })),
+    );
   }
 
   /** The new offsets a reset would set, with the lag after it, without changing anything. */

@@ -1,7 +1,8 @@
 /**
  * The broker's Prometheus metrics, in one registry per broker instance (tests run several brokers in
  * one process). The broker and the transports record into it; the HTTP admin serves it at /metrics.
- * Per-partition gauges are read from the broker when scraped, not kept up to date on the hot path.
+ * Per-partition gauges and per-group lag gauges are read from the broker when scraped, not kept up to
+ * date on the hot path.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -11,6 +12,16 @@ export interface PartitionGaugeSample {
   logStartOffset: number;
   logEndOffset: number;
   sizeBytes: number;
+}
+
+/** One partition of one consumer group, as the lag gauges report it. */
+export interface GroupLagSample {
+  group: string;
+  topic: string;
+  partition: number;
+  lagRecords: number;
+  /** Age of the oldest unconsumed record, in seconds (0 without lag). */
+  lagSeconds: number;
 }
 
 export class BrokerMetrics {
@@ -54,7 +65,11 @@ export class BrokerMetrics {
   });
   readonly inFlightProduceBytes = new Gauge({ name: 'sluice_in_flight_produce_bytes', help: 'Produce bytes being written now.', registers: [this.registry] });
 
-  constructor(partitionSamples: () => PartitionGaugeSample[]) {
+  /**
+   * `partitionSamples` and `groupLagSamples` are called on each scrape. Group lag is computed once per
+   * scrape for both of its gauges (it reads the oldest unconsumed record of each lagging partition).
+   */
+  constructor(partitionSamples: () => PartitionGaugeSample[], groupLagSamples: () => GroupLagSample[] = () => []) {
     const registers = [this.registry];
     const labelNames = ['topic', 'partition'] as const;
     const gauge = (name: string, help: string, pick: (s: PartitionGaugeSample) => number): void => {
@@ -72,5 +87,37 @@ export class BrokerMetrics {
     gauge('sluice_log_start_offset', 'First offset still stored, per partition.', (s) => s.logStartOffset);
     gauge('sluice_log_end_offset', 'Offset the next record gets, per partition.', (s) => s.logEndOffset);
     gauge('sluice_log_size_bytes', 'Bytes of segment files, per partition.', (s) => s.sizeBytes);
+
+    // One scrape (`registry.metrics()`) runs every synchronous collect() in one synchronous pass, so
+    // both lag gauges share the samples computed by the first; they are forgotten at the next
+    // microtask, before any other scrape can start.
+    let lagSamples: GroupLagSample[] | undefined;
+    const currentLag = (): GroupLagSample[] => {
+      if (lagSamples === undefined) {
+        lagSamples = groupLagSamples();
+        queueMicrotask(() => {
+          lagSamples = undefined;
+        });
+      }
+      return lagSamples;
+    };
+    const lagGauge = (name: string, help: string, pick: (s: GroupLagSample) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['group', 'topic', 'partition'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const sample of currentLag()) this.set({ group: sample.group, topic: sample.topic, partition: String(sample.partition) }, pick(sample));
+        },
+      });
+    };
+    lagGauge('sluice_group_lag_records', 'Records between a consumer group’s committed offset and the high watermark, per group partition.', (s) => s.lagRecords);
+    lagGauge(
+      'sluice_group_lag_seconds',
+      'Age in seconds of the oldest record a consumer group has not consumed (at its committed offset), per group partition; 0 without lag.',
+      (s) => s.lagSeconds,
+    );
   }
 }

@@ -70,9 +70,14 @@ export class GroupAdmin {
     private readonly nowMs: () => number,
   ) {}
 
-  list(): GroupSummary[] {
+  /** Every group known: stored, with committed offsets, or live; sorted. */
+  names(): string[] {
     const names = new Set<string>([...this.meta.listGroups().map((g) => g.group), ...this.meta.listGroupsWithOffsets(), ...this.coordinator.liveGroups().map((g) => g.name)]);
-    return [...names].sort().map((name) => {
+    return [...names].sort();
+  }
+
+  list(): GroupSummary[] {
+    return this.names().map((name) => {
       const description = this.describe(name);
       return {
         group: name,

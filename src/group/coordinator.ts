@@ -651,12 +651,22 @@ export class GroupCoordinator {
 
   // ---- admin ----
 
+  /** Pauses or resumes deliveries to a group; a group with no live member stays paused when members come. */
   setPaused(groupName: string, paused: boolean): void {
     const group = this.groups.get(groupName);
-    if (group === undefined) throw new BrokerError('GROUP_NOT_FOUND', `group ${JSON.stringify(groupName)} has no live members`, { group: groupName });
-    group.paused = paused;
-    this.persistGroup(group);
-    this.schedulePump(group);
+    if (group !== undefined) {
+      group.paused = paused;
+      this.persistGroup(group);
+      this.schedulePump(group);
+      return;
+    }
+    const stored = this.options.meta.getGroup(groupName);
+    if (stored === undefined && this.options.meta.listCommittedOffsets(groupName, { limit: 1 }).length === 0) {
+      throw new BrokerError('GROUP_NOT_FOUND', `group ${JSON.stringify(groupName)} does not exist`, { group: groupName });
+    }
+    this.options.meta
+      .putGroup({ group: groupName, generation: stored?.generation ?? asGeneration(0), protocol: stored?.protocol ?? 'sticky', state: 'empty', updatedAtMs: this.now, paused })
+      .catch((error: unknown) => this.options.logger.error({ group: groupName, err: error }, 'saving the group failed'));
   }
 
   liveGroup(name: string): GroupState | undefined {
@@ -696,6 +706,8 @@ export class GroupCoordinator {
       for (const slot of group.slots.values()) slot.waitingForData?.abort();
       this.groups.delete(groupName);
     }
+    // Offsets acknowledged just before would otherwise be written after the delete and revive it.
+    this.dirty.delete(groupName);
     for (const entry of this.options.meta.listDeliveryAttempts(groupName)) {
       await this.options.meta.clearDeliveryAttemptsBelow(groupName, entry.topic, entry.partition, Number.MAX_SAFE_INTEGER);
     }

@@ -2,8 +2,8 @@
  * The fastify admin app: shared schemas, the one error handler, request metrics, the OpenAPI
  * description at /docs (UI) and /docs/json, and one route plugin per resource.
  *
- * Adding a resource (consumer groups, dead letters): write `routes/<resource>.ts` exporting a
- * `(app, context) => void` that declares its routes with schemas, and add it to `ROUTE_PLUGINS`.
+ * Adding a resource: write `routes/<resource>.ts` exporting a `(app, context) => void` that
+ * declares its routes with schemas, and add it to `ROUTE_PLUGINS`.
  * Errors thrown by its handlers reach the error handler; its schemas may `$ref` the shared ones.
  *
  * Lifecycle: `buildHttpApp` returns an app that is not listening (tests use `inject`);
@@ -18,6 +18,8 @@ import type { Broker } from '../../broker.js';
 import { BrokerError } from '../../errors.js';
 import type { RouteContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
+import { dlqRoutes } from './routes/dlq.js';
+import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { topicRoutes } from './routes/topics.js';
@@ -35,9 +37,9 @@ export interface HttpAppOptions {
 /** One plugin per resource; each declares its routes on the scope it is given. */
 export type RoutePlugin = (app: FastifyInstance, context: RouteContext) => void;
 
-export const ROUTE_PLUGINS: readonly RoutePlugin[] = [healthRoutes, metricsRoutes, topicRoutes];
+export const ROUTE_PLUGINS: readonly RoutePlugin[] = [healthRoutes, metricsRoutes, topicRoutes, groupRoutes, dlqRoutes];
 
-/** Admin requests are small JSON documents (a topic name and its settings). */
+/** Admin requests are small JSON documents (a topic name and its settings, a reset's offsets, a redrive's filters). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
 
 /** Route label of requests that matched no route: keeps the metric's label set bounded. */
@@ -91,13 +93,16 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       openapi: '3.1.0',
       info: {
         title: 'Sluice admin API',
-        description: 'Topic administration, health and metrics of a Sluice broker. Produce and consume use the gRPC API.',
+        description:
+          'Topic, consumer-group and dead-letter administration, health and metrics of a Sluice broker. Produce and consume use the gRPC API.',
         version: options.version ?? '0.0.0',
       },
       tags: [
         { name: 'health', description: 'Liveness' },
         { name: 'metrics', description: 'Prometheus metrics' },
         { name: 'topics', description: 'Topic administration' },
+        { name: 'groups', description: 'Consumer groups: lag, offset resets, pause and resume' },
+        { name: 'dlq', description: 'Dead letters of a topic: inspect and redrive' },
       ],
     },
     // Name shared schemas by their $id in components.schemas (instead of def-0, def-1, ...).

@@ -127,6 +127,178 @@ export const topicDescriptionSchema: JsonSchema = {
   },
 };
 
+// ---- consumer groups ----
+
+export const groupSummarySchema: JsonSchema = {
+  $id: 'GroupSummary',
+  type: 'object',
+  required: ['group', 'state', 'paused', 'memberCount', 'lagRecords'],
+  properties: {
+    group: { type: 'string' },
+    state: { type: 'string', enum: ['active', 'empty'], description: '`active` while it has live members.' },
+    paused: { type: 'boolean', description: 'A paused group gets no deliveries; its members stay joined.' },
+    memberCount: { type: 'integer' },
+    lagRecords: { type: 'integer', description: 'Sum of lagRecords over its partitions.' },
+  },
+};
+
+export const groupMemberSchema: JsonSchema = {
+  $id: 'GroupMember',
+  type: 'object',
+  required: ['memberId', 'clientId', 'topics', 'partitions', 'inFlight', 'disconnected', 'sessionExpiresInMs'],
+  properties: {
+    memberId: { type: 'string' },
+    instanceId: { type: 'string', description: 'Present for a static member.' },
+    clientId: { type: 'string' },
+    topics: { type: 'array', items: { type: 'string' }, description: 'Topics it subscribes to.' },
+    partitions: {
+      type: 'array',
+      description: 'Partitions assigned to it.',
+      items: { type: 'object', required: ['topic', 'partition'], properties: { topic: { type: 'string' }, partition: { type: 'integer' } } },
+    },
+    inFlight: { type: 'integer', description: 'Records delivered to it and not yet acknowledged.' },
+    disconnected: { type: 'boolean', description: 'A static member whose stream broke, keeping its partitions until its session expires.' },
+    sessionExpiresInMs: { type: 'integer' },
+  },
+};
+
+export const groupPartitionSchema: JsonSchema = {
+  $id: 'GroupPartition',
+  type: 'object',
+  required: ['topic', 'partition', 'committedOffset', 'logStartOffset', 'highWatermark', 'lagRecords', 'lagSeconds', 'inFlight'],
+  properties: {
+    topic: { type: 'string' },
+    partition: { type: 'integer' },
+    committedOffset: { type: 'integer', description: 'The next offset the group will consume.' },
+    logStartOffset: { type: 'integer' },
+    highWatermark: { type: 'integer' },
+    lagRecords: { type: 'integer', description: 'highWatermark - committedOffset.' },
+    lagSeconds: { type: 'number', description: 'Age of the oldest unconsumed record (the one at committedOffset); 0 without lag.' },
+    ownerMemberId: { type: 'string', description: 'The member it is assigned to; absent when unassigned.' },
+    inFlight: { type: 'integer', description: 'Records delivered and not yet acknowledged.' },
+    retrying: {
+      type: 'object',
+      description: 'Present while a failed record waits for its retry (the partition is held up behind it).',
+      required: ['offset', 'failedAttempts', 'retryInMs'],
+      properties: { offset: { type: 'integer' }, failedAttempts: { type: 'integer' }, retryInMs: { type: 'integer' } },
+    },
+  },
+};
+
+export const groupDescriptionSchema: JsonSchema = {
+  $id: 'GroupDescription',
+  type: 'object',
+  required: ['group', 'state', 'paused', 'generation', 'strategy', 'members', 'partitions'],
+  properties: {
+    group: { type: 'string' },
+    state: { type: 'string', enum: ['active', 'empty'] },
+    paused: { type: 'boolean' },
+    generation: { type: 'integer', description: 'Increases with every rebalance (and reset).' },
+    strategy: { type: 'string', description: 'Assignment strategy: sticky, range or round-robin.' },
+    members: { type: 'array', items: ref('GroupMember') },
+    partitions: { type: 'array', items: ref('GroupPartition') },
+  },
+};
+
+export const resetPlanEntrySchema: JsonSchema = {
+  $id: 'ResetPlanEntry',
+  type: 'object',
+  required: ['partition', 'newOffset', 'lagRecords'],
+  properties: {
+    partition: { type: 'integer' },
+    currentOffset: { type: 'integer', description: 'The committed offset before the reset; absent when the group has none there.' },
+    newOffset: { type: 'integer' },
+    lagRecords: { type: 'integer', description: 'The lag the new offset leaves.' },
+  },
+};
+
+// ---- dead letters ----
+
+export const recordBytesSchema: JsonSchema = {
+  $id: 'RecordBytes',
+  type: 'object',
+  description: 'Bytes of a key, value or header value: exact as base64, and as text when they are valid UTF-8.',
+  required: ['text', 'base64'],
+  properties: {
+    text: { type: ['string', 'null'], description: 'The bytes decoded as UTF-8; null when they are not valid UTF-8.' },
+    base64: { type: 'string' },
+  },
+};
+
+export const deadLetterSchema: JsonSchema = {
+  $id: 'DeadLetter',
+  type: 'object',
+  required: ['partition', 'offset', 'timestampMs', 'key', 'value', 'headers', 'provenance'],
+  properties: {
+    partition: { type: 'integer', description: 'Partition of the DLQ topic.' },
+    offset: { type: 'integer', description: 'Offset in the DLQ topic.' },
+    timestampMs: { type: 'integer', description: 'When it was dead-lettered (its last failure).' },
+    key: { anyOf: [ref('RecordBytes'), { type: 'null' }] },
+    value: { anyOf: [ref('RecordBytes'), { type: 'null' }] },
+    headers: {
+      type: 'array',
+      description: 'Every header as stored: the original ones and the `sluice.dlq.*` provenance.',
+      items: { type: 'object', required: ['key', 'value'], properties: { key: { type: 'string' }, value: { anyOf: [ref('RecordBytes'), { type: 'null' }] } } },
+    },
+    provenance: {
+      description: 'Where the record came from and why it failed; null for a record in the DLQ topic that is not a dead letter.',
+      anyOf: [
+        {
+          type: 'object',
+          required: ['topic', 'partition', 'offset', 'timestampMs', 'group', 'attempts', 'cause', 'error', 'errorClass', 'member', 'firstFailureMs', 'lastFailureMs', 'redriveCount'],
+          properties: {
+            topic: { type: 'string', description: 'Original topic.' },
+            partition: { type: 'integer', description: 'Original partition.' },
+            offset: { type: 'integer', description: 'Original offset.' },
+            timestampMs: { type: 'integer', description: 'Original record time.' },
+            group: { type: 'string', description: 'The consumer group that failed it.' },
+            attempts: { type: 'integer' },
+            cause: { type: 'string', description: 'nack, timeout, member-died or reject.' },
+            error: { type: 'string', description: 'The last error text.' },
+            errorClass: { type: 'string' },
+            member: { type: 'string', description: 'The member that failed it last.' },
+            firstFailureMs: { type: 'integer' },
+            lastFailureMs: { type: 'integer' },
+            redriveCount: { type: 'integer', description: 'Times it was redriven before (the loop guard counts these).' },
+          },
+        },
+        { type: 'null' },
+      ],
+    },
+  },
+};
+
+export const redriveResultSchema: JsonSchema = {
+  $id: 'RedriveResult',
+  type: 'object',
+  required: ['dlqTopic', 'jobId', 'dryRun', 'movedCount', 'skippedByLoopGuardCount', 'skippedByFilterCount', 'totalMovedCount', 'preview'],
+  properties: {
+    dlqTopic: { type: 'string' },
+    jobId: { type: 'string', description: 'Same selection, same job: a re-run continues where the last one stopped.' },
+    dryRun: { type: 'boolean' },
+    movedCount: { type: 'integer', description: 'Records moved by this run (a dry run: that would move).' },
+    skippedByLoopGuardCount: { type: 'integer' },
+    skippedByFilterCount: { type: 'integer', description: 'Records in the range that did not match the filters (or are not dead letters).' },
+    totalMovedCount: { type: 'integer', description: 'Records moved by every run of this job.' },
+    preview: {
+      type: 'array',
+      description: 'For a dry run, the first records that would move.',
+      items: {
+        type: 'object',
+        required: ['dlqPartition', 'dlqOffset', 'toTopic', 'toPartition', 'originalOffset', 'error'],
+        properties: {
+          dlqPartition: { type: 'integer' },
+          dlqOffset: { type: 'integer' },
+          toTopic: { type: 'string' },
+          toPartition: { type: 'integer' },
+          originalOffset: { type: 'integer' },
+          error: { type: 'string' },
+        },
+      },
+    },
+  },
+};
+
 /** Registered on the app in this order (a schema may reference only those before it). */
 export const SHARED_SCHEMAS: readonly JsonSchema[] = [
   errorReplySchema,
@@ -135,4 +307,12 @@ export const SHARED_SCHEMAS: readonly JsonSchema[] = [
   topicOverridesSchema,
   topicSummarySchema,
   topicDescriptionSchema,
+  groupSummarySchema,
+  groupMemberSchema,
+  groupPartitionSchema,
+  groupDescriptionSchema,
+  resetPlanEntrySchema,
+  recordBytesSchema,
+  deadLetterSchema,
+  redriveResultSchema,
 ];

@@ -265,4 +265,24 @@ describe('GroupCoordinator', () => {
     await harness.settle();
     expect(member.take().map((r) => r.offset)).toEqual([logStart]);
   });
+
+  it('keeps a group paused ahead of time: members that join later get nothing until it resumes', async () => {
+    harness = await groupHarness({ partitions: 1 });
+    await harness.produce('jobs', 0, ['a']);
+    const first = harness.join({ topics: ['jobs'] });
+    await harness.settle();
+    ack(first);
+    harness.coordinator.leave({ group: 'workers', memberId: first.memberId });
+    await harness.settle();
+    harness.coordinator.setPaused('workers', true);
+    await harness.produce('jobs', 0, ['b']);
+    await harness.settle();
+    const later = harness.join({ topics: ['jobs'] });
+    await harness.settle();
+    expect(later.received).toHaveLength(0);
+    harness.coordinator.setPaused('workers', false);
+    await harness.settle();
+    expect(later.values()).toEqual(['b']);
+    expect(() => harness.coordinator.setPaused('nobody', true)).toThrow(/does not exist/);
+  });
 });

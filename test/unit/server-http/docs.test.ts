@@ -4,8 +4,9 @@ import { openHttpApp } from '../../helpers/http-app.js';
 interface OpenApiDocument {
   openapi: string;
   info: { title: string; version: string };
-  paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown }>>;
+  paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown; tags?: string[] }>>;
   components: { schemas: Record<string, unknown> };
+  tags: { name: string; description: string }[];
 }
 
 function collectRefs(value: unknown, refs: Set<string>): Set<string> {
@@ -29,8 +30,29 @@ describe('HTTP admin: OpenAPI description', () => {
     expect(doc.info).toMatchObject({ title: 'Sluice admin API', version: '9.9.9' });
     const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
     expect(routes.sort()).toEqual(
-      ['GET /healthz', 'GET /metrics', 'GET /v1/topics', 'POST /v1/topics', 'GET /v1/topics/{topic}', 'DELETE /v1/topics/{topic}', 'GET /v1/topics/{topic}/offsets'].sort(),
+      [
+        'GET /healthz',
+        'GET /metrics',
+        'GET /v1/topics',
+        'POST /v1/topics',
+        'GET /v1/topics/{topic}',
+        'DELETE /v1/topics/{topic}',
+        'GET /v1/topics/{topic}/offsets',
+        'GET /v1/groups',
+        'GET /v1/groups/{group}',
+        'DELETE /v1/groups/{group}',
+        'POST /v1/groups/{group}/reset',
+        'POST /v1/groups/{group}/pause',
+        'POST /v1/groups/{group}/resume',
+        'GET /v1/topics/{topic}/dlq',
+        'POST /v1/topics/{topic}/dlq/redrive',
+      ].sort(),
     );
+    expect(doc.tags.map((t) => t.name)).toEqual(['health', 'metrics', 'topics', 'groups', 'dlq']);
+    expect(doc.paths['/v1/groups/{group}']!.get!.tags).toEqual(['groups']);
+    expect(doc.paths['/v1/topics/{topic}/dlq']!.get!.tags).toEqual(['dlq']);
+    expect(doc.paths['/v1/groups/{group}/reset']!.post!.requestBody).toBeDefined();
+    expect(doc.paths['/v1/topics/{topic}/dlq/redrive']!.post!.requestBody).toBeDefined();
     for (const [route, operation] of Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => [`${m} ${path}`, op] as const))) {
       expect(Object.keys(operation.responses).length, route).toBeGreaterThan(0);
     }
@@ -43,7 +65,9 @@ describe('HTTP admin: OpenAPI description', () => {
       expect(ref).toMatch(/^#\/components\/schemas\//);
       expect(doc.components.schemas[ref.slice('#/components/schemas/'.length)], ref).toBeDefined();
     }
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['ErrorReply', 'TopicDescription', 'PartitionState', 'TopicConfig']));
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['ErrorReply', 'TopicDescription', 'PartitionState', 'TopicConfig', 'GroupDescription', 'GroupSummary', 'ResetPlanEntry', 'DeadLetter', 'RedriveResult']),
+    );
   });
 
   it('serves the UI at /docs from bundled assets (no CDN)', async () => {
