@@ -1,0 +1,165 @@
+/**
+ * Everything the CLI prints, in one place: errors (`error: <CODE>: <message>` on stderr), topic
+ * listings and descriptions, consumed records (text or JSON lines), and the `OutputSink` that
+ * writes records with backpressure and notices a closed pipe (`sluice consume ... | head`).
+ *
+ * JSON record lines have the fields `topic, partition, offset, timestamp, key, value, headers`:
+ * `timestamp` in milliseconds since the Unix epoch, `key` and `value` decoded as UTF-8 (invalid
+ * bytes become U+FFFD) or `null`, and `headers` as a list of `{ "key", "value" }` in record order
+ * (a list, not an object: header keys may repeat, and their order is kept).
+ */
+import { type ConsumedRecord, isSluiceError, type TopicDescription } from '../client/index.js';
+import { CliError } from './context.js';
+
+export const OUTPUT_FORMATS = ['text', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+// ---- errors ----
+
+/** The one line (or, for a bug, the line and its stack) an error prints on stderr. */
+export function formatError(error: unknown): string {
+  if (isSluiceError(error)) {
+    // A code this client does not know is shown as the broker sent it.
+    const code = error.code === 'UNKNOWN_ERROR' && error.brokerCode !== undefined ? error.brokerCode : error.code;
+    return `error: ${code}: ${error.message}\n`;
+  }
+  if (error instanceof CliError) return `error: ${error.code}: ${error.message}\n`;
+  // Not an expected failure: a bug, worth its stack.
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  return `error: INTERNAL: ${detail}\n`;
+}
+
+/** commander's own usage messages (`error: unknown option '--x'`) in the CLI's error format. */
+export function formatUsageError(commanderMessage: string): string {
+  return `error: USAGE: ${commanderMessage.replace(/^error:\s*/, '')}`;
+}
+
+// ---- topics ----
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/** `topic list`: text is one name per line (for scripts, like `kafka-topics --list`); json one array. */
+export function formatTopicList(topics: readonly TopicDescription[], format: OutputFormat): string {
+  const sorted = [...topics].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (format === 'json') return json(sorted);
+  return sorted.map((t) => `${t.name}\n`).join('');
+}
+
+/** `topic describe`: settings in effect (overrides marked `*`) and one row per partition. */
+export function formatTopicDescription(topic: TopicDescription, format: OutputFormat): string {
+  if (format === 'json') return json(topic);
+  const header = `topic ${topic.name}: ${topic.partitionCount} partition${topic.partitionCount === 1 ? '' : 's'}, created ${new Date(topic.createdAtMs).toISOString()}\n`;
+  const settings = Object.keys(topic.config)
+    .sort()
+    .map((key) => [Object.hasOwn(topic.overrides, key) ? '*' : ' ', key, topic.config[key] ?? '']);
+  const partitions = topic.partitions.map((p) => [
+    String(p.partition),
+    String(p.logStartOffset),
+    String(p.logEndOffset),
+    String(p.highWatermark),
+    String(p.sizeBytes),
+    String(p.segmentCount),
+    p.offline === undefined ? 'online' : `offline ${p.offline.code}: ${p.offline.message}`,
+  ]);
+  return (
+    header +
+    '\nsettings (* = set on this topic):\n' +
+    table(settings) +
+    '\n' +
+    table([['PARTITION', 'LOG-START', 'LOG-END', 'HIGH-WATERMARK', 'SIZE-BYTES', 'SEGMENTS', 'STATUS'], ...partitions])
+  );
+}
+
+export function formatTopicCreated(topic: TopicDescription): string {
+  return `created topic ${topic.name} with ${topic.partitionCount} partition${topic.partitionCount === 1 ? '' : 's'}\n`;
+}
+
+export function formatTopicDeleted(name: string): string {
+  return `deleted topic ${name}\n`;
+}
+
+// ---- records ----
+
+export interface RecordFormatOptions {
+  format: OutputFormat;
+  topic: string;
+  /** Text format: print `key<separator>value` instead of the value alone. */
+  keySeparator?: string;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+function utf8(bytes: Buffer | null): string | null {
+  return bytes === null ? null : bytes.toString('utf8');
+}
+
+/**
+ * A consumed record as one output line. Text keeps the value's bytes as they are (a record made by
+ * `sluice produce` prints back as its input line); JSON decodes them as UTF-8.
+ */
+export function formatRecord(partition: number, record: ConsumedRecord, options: RecordFormatOptions): Buffer {
+  if (options.format === 'json') {
+    const line = {
+      topic: options.topic,
+      partition,
+      offset: record.offset,
+      timestamp: record.timestampMs,
+      key: utf8(record.key),
+      value: utf8(record.value),
+      headers: record.headers.map((h) => ({ key: h.key, value: utf8(h.value) })),
+    };
+    return Buffer.from(json(line), 'utf8');
+  }
+  const value = record.value ?? Buffer.alloc(0);
+  if (options.keySeparator === undefined) return Buffer.concat([value, NEWLINE]);
+  return Buffer.concat([record.key ?? Buffer.alloc(0), Buffer.from(options.keySeparator, 'utf8'), value, NEWLINE]);
+}
+
+// ---- produce report ----
+
+/** `lines 3-7` or `line 3`. */
+export function formatLineRange(firstLine: number, lastLine: number): string {
+  return firstLine === lastLine ? `line ${firstLine}` : `lines ${firstLine}-${lastLine}`;
+}
+
+// ---- the sink ----
+
+/**
+ * Writes output chunks in order, waiting for 'drain' when the stream buffers, so a slow reader slows
+ * the consumer down instead of filling memory. When the reader goes away (EPIPE), `closed` aborts and
+ * further writes are dropped: the command then stops as if it had finished.
+ */
+export class OutputSink {
+  private readonly abort = new AbortController();
+
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    stream.on('error', () => this.abort.abort());
+  }
+
+  /** Aborts once the stream failed (its reader closed it). */
+  get closed(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  async write(chunk: Buffer | string): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    if (this.stream.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.removeListener('drain', done);
+        this.abort.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.stream.once('drain', done);
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
