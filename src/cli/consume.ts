@@ -21,6 +21,7 @@ import { OUTPUT_FORMATS, type OutputFormat, OutputSink, type RecordFormatOptions
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, isRetriable, retryDelayMs, sleep } from './retry.js';
 
 interface ConsumeOptions extends BrokerOptions {
+  group?: string;
   partition?: number;
   fromBeginning?: boolean;
   offset?: number;
@@ -43,6 +44,7 @@ export function registerConsumeCommand(program: Command, io: CliIo): void {
       .command('consume')
       .description("print a topic's records as they arrive")
       .argument('<topic>', 'topic name')
+      .addOption(new Option('--group <group>', 'consume as a member of this group: print each record, then acknowledge it').conflicts(['partition', 'offset', 'fromTime']))
       .option('--partition <partition>', 'read only this partition (default: all)', integerOption(0))
       .addOption(new Option('--from-beginning', 'start at the log start of each partition').conflicts(['offset', 'fromTime']))
       .addOption(new Option('--offset <offset>', 'start at this offset (needs --partition)').argParser(integerOption(0)).conflicts('fromTime'))
@@ -55,6 +57,11 @@ export function registerConsumeCommand(program: Command, io: CliIo): void {
   ).action(async (topic: string, options: ConsumeOptions) => {
     if (options.offset !== undefined && options.partition === undefined) throw usageError('--offset needs --partition (offsets are per partition)');
     if (options.keySeparator !== undefined && options.format !== 'text') throw usageError('--key-separator applies to --format text only');
+    if (options.group !== undefined) {
+      const group = options.group;
+      await withClient(options, (client) => consumeInGroup({ client, topic, group, options, sink: new OutputSink(io.stdout) }));
+      return;
+    }
     await withClient(options, async (client) => {
       const starts = await startPositions(client, topic, options);
       await tail({ client, topic, starts, options, sink: new OutputSink(io.stdout) });
@@ -143,4 +150,57 @@ async function tail(input: { client: SluiceClient; topic: string; starts: readon
     for (const signal of STOP_SIGNALS) process.off(signal, stopNow);
     sink.closed.removeEventListener('abort', stopNow);
   }
+}
+
+/**
+ * `--group`: joins the group and prints each delivered record, acknowledging it once printed. A
+ * new group starts at the log start (`--from-beginning` is then the default). Stops after `--max`
+ * (records delivered beyond it are not acknowledged: they go back when the member leaves), after
+ * `--idle-timeout-ms`, on SIGINT/SIGTERM or a closed pipe; then leaves the group cleanly.
+ */
+async function consumeInGroup(input: { client: SluiceClient; topic: string; group: string; options: ConsumeOptions; sink: OutputSink }): Promise<void> {
+  const { client, topic, group, options, sink } = input;
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  const format: RecordFormatOptions = { format: options.format, topic, ...(options.keySeparator === undefined ? {} : { keySeparator: options.keySeparator }) };
+  const session = await client.consume({ group, topics: [topic] });
+  let idleTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    clearTimeout(idleTimer);
+    void session.leave();
+  };
+  const restartIdleTimer = (): void => {
+    if (options.idleTimeoutMs === undefined) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(stop, options.idleTimeoutMs);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  sink.closed.addEventListener('abort', stop, { once: true });
+  restartIdleTimer();
+  let printed = 0;
+  try {
+    if (max === 0) stop();
+    for await (const event of session.events()) {
+      if (stopped) break;
+      if (event.type !== 'records') continue;
+      restartIdleTimer();
+      const done: number[] = [];
+      for (const record of event.records) {
+        if (printed >= max || stopped) break;
+        await sink.write(formatRecord(event.partition, record, format));
+        printed++;
+        done.push(record.offset);
+      }
+      session.ack(event, done);
+      if (printed >= max) stop();
+    }
+  } finally {
+    clearTimeout(idleTimer);
+    for (const signal of STOP_SIGNALS) process.off(signal, stop);
+    sink.closed.removeEventListener('abort', stop);
+    await session.leave();
+  }
+  const error = await session.ended;
+  if (error !== undefined && !stopped) throw error;
 }

@@ -19,8 +19,19 @@ import { formatError, formatUsageError } from './output.js';
 import { registerProduceCommand } from './produce.js';
 import { registerServeCommand } from './serve.js';
 import { registerTopicCommands } from './topic.js';
+import { registerGroupCommands } from './group.js';
+import { registerDlqCommands } from './dlq.js';
+import { registerWorkCommand } from './work.js';
 
-export const COMMAND_GROUPS: readonly RegisterCommands[] = [registerServeCommand, registerTopicCommands, registerProduceCommand, registerConsumeCommand];
+export const COMMAND_GROUPS: readonly RegisterCommands[] = [
+  registerServeCommand,
+  registerTopicCommands,
+  registerProduceCommand,
+  registerConsumeCommand,
+  registerWorkCommand,
+  registerGroupCommands,
+  registerDlqCommands,
+];
 
 function readVersion(): string {
   try {

@@ -6,9 +6,10 @@
  * JSON record lines have the fields `topic, partition, offset, timestamp, key, value, headers`:
  * `timestamp` in milliseconds since the Unix epoch, `key` and `value` decoded as UTF-8 (invalid
  * bytes become U+FFFD) or `null`, and `headers` as a list of `{ "key", "value" }` in record order
- * (a list, not an object: header keys may repeat, and their order is kept).
+ * (a list, not an object: header keys may repeat, and their order is kept). Consuming in a group
+ * adds `deliveryAttempt`.
  */
-import { type ConsumedRecord, isSluiceError, type TopicDescription } from '../client/index.js';
+import { type ConsumedRecord, isSluiceError, type SluiceClient, type TopicDescription } from '../client/index.js';
 import { CliError } from './context.js';
 
 export const OUTPUT_FORMATS = ['text', 'json'] as const;
@@ -105,7 +106,7 @@ function utf8(bytes: Buffer | null): string | null {
  * A consumed record as one output line. Text keeps the value's bytes as they are (a record made by
  * `sluice produce` prints back as its input line); JSON decodes them as UTF-8.
  */
-export function formatRecord(partition: number, record: ConsumedRecord, options: RecordFormatOptions): Buffer {
+export function formatRecord(partition: number, record: ConsumedRecord & { deliveryAttempt?: number }, options: RecordFormatOptions): Buffer {
   if (options.format === 'json') {
     const line = {
       topic: options.topic,
@@ -115,6 +116,8 @@ export function formatRecord(partition: number, record: ConsumedRecord, options:
       key: utf8(record.key),
       value: utf8(record.value),
       headers: record.headers.map((h) => ({ key: h.key, value: utf8(h.value) })),
+      // Consuming in a group: which delivery of the record this is (1 = first).
+      ...(record.deliveryAttempt === undefined ? {} : { deliveryAttempt: record.deliveryAttempt }),
     };
     return Buffer.from(json(line), 'utf8');
   }
@@ -162,4 +165,75 @@ export class OutputSink {
       this.abort.signal.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+// ---- consumer groups and dead letters ----
+
+type GroupSummaries = Awaited<ReturnType<SluiceClient['listGroups']>>;
+type GroupDescription = Awaited<ReturnType<SluiceClient['describeGroup']>>;
+type ResetResult = Awaited<ReturnType<SluiceClient['resetGroup']>>;
+type DeadLetters = Awaited<ReturnType<SluiceClient['listDeadLetters']>>;
+type RedriveResult = Awaited<ReturnType<SluiceClient['redrive']>>;
+
+export function formatGroupList(groups: GroupSummaries, format: OutputFormat): string {
+  if (format === 'json') return json(groups);
+  if (groups.length === 0) return 'no consumer groups\n';
+  return table([['GROUP', 'STATE', 'PAUSED', 'MEMBERS', 'LAG'], ...groups.map((g) => [g.group, g.state, g.paused ? 'yes' : 'no', String(g.memberCount), String(g.lagRecords)])]);
+}
+
+export function formatGroupDescription(group: GroupDescription, format: OutputFormat): string {
+  if (format === 'json') return json(group);
+  const header = `group ${group.group}: ${group.state}${group.paused ? ' (paused)' : ''}, generation ${group.generation}, strategy ${group.strategy}, ${group.members.length} member${group.members.length === 1 ? '' : 's'}\n`;
+  const members = group.members.map((m) => [m.memberId, m.clientId, m.partitions.map((p) => `${p.topic}/${p.partition}`).join(',') || '-', String(m.inFlight)]);
+  const partitions = group.partitions.map((p) => [
+    `${p.topic}/${p.partition}`,
+    String(p.committedOffset),
+    String(p.highWatermark),
+    String(p.lagRecords),
+    p.lagSeconds.toFixed(1),
+    p.ownerMemberId || '-',
+    String(p.inFlight),
+    p.retryingOffset === undefined ? '-' : `${p.retryingOffset} (failed ${p.retryingFailedAttempts}x, in ${p.retryInMs} ms)`,
+  ]);
+  return (
+    header +
+    (members.length === 0 ? '' : '\n' + table([['MEMBER', 'CLIENT', 'PARTITIONS', 'IN-FLIGHT'], ...members])) +
+    '\n' +
+    table([['PARTITION', 'COMMITTED', 'HIGH-WATERMARK', 'LAG', 'LAG-SECONDS', 'OWNER', 'IN-FLIGHT', 'RETRYING'], ...partitions])
+  );
+}
+
+export function formatResetPlan(group: string, topic: string, result: ResetResult, format: OutputFormat): string {
+  if (format === 'json') return json({ group, topic, ...result });
+  const rows = result.plan.map((p) => [String(p.partition), p.currentOffset === undefined ? '-' : String(p.currentOffset), String(p.newOffset), String(p.lagRecords)]);
+  const verdict = result.executed ? `reset group ${group} on ${topic}\n` : `plan for group ${group} on ${topic} (nothing changed; add --execute to apply)\n`;
+  return verdict + table([['PARTITION', 'CURRENT', 'NEW', 'LAG-AFTER'], ...rows]);
+}
+
+export function formatDeadLetters(result: DeadLetters, format: OutputFormat): string {
+  if (format === 'json') {
+    return result.deadLetters
+      .map((d) => json({ ...d, key: utf8(d.key ?? null), value: utf8(d.value ?? null), headers: d.headers.map((h) => ({ key: h.key, value: utf8(h.value ?? null) })) }))
+      .join('');
+  }
+  if (result.deadLetters.length === 0) return `no dead letters in ${result.dlqTopic}\n`;
+  const rows = result.deadLetters.map((d) => [
+    `${d.partition}/${d.offset}`,
+    `${d.originTopic}/${d.originPartition}@${d.originOffset}`,
+    d.group,
+    String(d.attempts),
+    d.cause,
+    new Date(d.lastFailureMs).toISOString(),
+    d.error.replace(/\s+/g, ' ').slice(0, 80),
+  ]);
+  return table([['DLQ', 'ORIGIN', 'GROUP', 'ATTEMPTS', 'CAUSE', 'LAST-FAILURE', 'ERROR'], ...rows]);
+}
+
+export function formatRedrive(result: RedriveResult, format: OutputFormat): string {
+  if (format === 'json') return json(result);
+  const summary = result.dryRun
+    ? `dry run: ${result.movedCount} would move (${result.skippedByLoopGuardCount} held back by the loop guard, ${result.skippedByFilterCount} not matching)\n`
+    : `moved ${result.movedCount} (${result.skippedByLoopGuardCount} held back by the loop guard, ${result.skippedByFilterCount} not matching); ${result.totalMovedCount} moved by this redrive in all\n`;
+  const preview = result.preview.map((p) => [`${p.dlqPartition}/${p.dlqOffset}`, `${p.toTopic}/${p.toPartition}`, String(p.originalOffset), p.error.replace(/\s+/g, ' ').slice(0, 80)]);
+  return summary + (preview.length === 0 ? '' : table([['DLQ', 'TO', 'ORIGINAL-OFFSET', 'ERROR'], ...preview]));
 }
