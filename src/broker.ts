@@ -88,6 +88,23 @@ export interface TopicDescription {
   partitions: (PartitionState & { partition: number })[];
 }
 
+/** The broker at a glance, for the admin API's overview. */
+export interface BrokerOverview {
+  /** When this broker process opened its data directory (the broker's clock). */
+  startedAtMs: number;
+  /** The broker's clock now (rates are computed against it, not the caller's). */
+  nowMs: number;
+  uptimeMs: number;
+  dataDir: string;
+  topicCount: number;
+  partitionCount: number;
+  offlinePartitionCount: number;
+  /** Bytes of segment files over every partition (the metadata store is not counted). */
+  logSizeBytes: number;
+  /** Groups with live members, stored state or committed offsets. */
+  groupCount: number;
+}
+
 export interface BrokerOpenOptions {
   settings: BrokerSettings;
   topicDefaults: TopicConfig;
@@ -117,6 +134,7 @@ export class Broker {
   private fetchWaiters = 0;
   private pendingAppends = new Set<Promise<unknown>>();
   private closing = false;
+  private readonly startedAtMs: number;
 
   private constructor(
     readonly settings: BrokerSettings,
@@ -126,6 +144,7 @@ export class Broker {
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {
+    this.startedAtMs = clock.nowMs();
     this.inFlight = new ByteBudget(settings.inFlightProduceBytesMax);
     this.metrics = new BrokerMetrics(
       () =>
@@ -146,6 +165,10 @@ export class Broker {
       deadLetter: (request) => this.appendDeadLetter(request),
       maxDeliveryAttempts: (topic) => this.topics.require(topic).config.maxDeliveryAttempts,
       onRedelivery: (topic, group, count) => this.metrics.redeliveries.inc({ topic, group }, count),
+      onDelivery: (topic, group, records, bytes) => {
+        this.metrics.deliveredRecords.inc({ topic, group }, records);
+        this.metrics.deliveredBytes.inc({ topic, group }, bytes);
+      },
     });
     this.groupAdmin = new GroupAdmin(this.groups, topics, meta, () => clock.nowMs());
     this.redriver = new Redriver(topics, meta, clock);
@@ -654,6 +677,35 @@ export class Broker {
   async redrive(request: RedriveRequest): Promise<RedriveResult> {
     this.checkOpen();
     return await this.redriver.redrive(request);
+  }
+
+  // ---- overview ----
+
+  overview(): BrokerOverview {
+    this.checkOpen();
+    let partitionCount = 0;
+    let offlinePartitionCount = 0;
+    let logSizeBytes = 0;
+    const topics = this.topics.list();
+    for (const topic of topics) {
+      for (const partition of topic.partitions) {
+        partitionCount++;
+        if (partition.offline !== undefined) offlinePartitionCount++;
+        logSizeBytes += partition.state().sizeBytes;
+      }
+    }
+    const nowMs = this.clock.nowMs();
+    return {
+      startedAtMs: this.startedAtMs,
+      nowMs,
+      uptimeMs: Math.max(0, nowMs - this.startedAtMs),
+      dataDir: this.settings.dataDir,
+      topicCount: topics.length,
+      partitionCount,
+      offlinePartitionCount,
+      logSizeBytes,
+      groupCount: this.groupAdmin.names().length,
+    };
   }
 
   // ---- lifecycle ----

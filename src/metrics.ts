@@ -2,7 +2,8 @@
  * The broker's Prometheus metrics, in one registry per broker instance (tests run several brokers in
  * one process). The broker and the transports record into it; the HTTP admin serves it at /metrics.
  * Per-partition gauges and per-group lag gauges are read from the broker when scraped, not kept up to
- * date on the hot path.
+ * date on the hot path. `totals()` sums the counters for the admin API's overview (prom-client stays
+ * in this file).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -12,6 +13,28 @@ export interface PartitionGaugeSample {
   logStartOffset: number;
   logEndOffset: number;
   sizeBytes: number;
+}
+
+/** Sums of the broker's counters over all their labels since start-up, for the admin API's overview. */
+export interface CounterTotals {
+  produceRecords: number;
+  produceBytes: number;
+  fetchRecords: number;
+  fetchBytes: number;
+  deliveredRecords: number;
+  deliveredBytes: number;
+  redeliveredRecords: number;
+  deadLetteredRecords: number;
+  produceRejections: number;
+  /** Requests answered with an error, every transport and code. */
+  errors: number;
+}
+
+/** Requests answered with one error code over one transport since start-up. */
+export interface ErrorCount {
+  transport: string;
+  code: string;
+  count: number;
 }
 
 /** One partition of one consumer group, as the lag gauges report it. */
@@ -31,6 +54,18 @@ export class BrokerMetrics {
   readonly produceBytes = new Counter({ name: 'sluice_produce_bytes_total', help: 'Record bytes (key + value + headers) appended, by topic.', labelNames: ['topic'], registers: [this.registry] });
   readonly fetchRecords = new Counter({ name: 'sluice_fetch_records_total', help: 'Records returned by fetches, by topic.', labelNames: ['topic'], registers: [this.registry] });
   readonly fetchBytes = new Counter({ name: 'sluice_fetch_bytes_total', help: 'Batch bytes returned by fetches, by topic.', labelNames: ['topic'], registers: [this.registry] });
+  readonly deliveredRecords = new Counter({
+    name: 'sluice_delivered_records_total',
+    help: 'Records delivered to consumer-group members (redeliveries included), by topic and group.',
+    labelNames: ['topic', 'group'],
+    registers: [this.registry],
+  });
+  readonly deliveredBytes = new Counter({
+    name: 'sluice_delivered_bytes_total',
+    help: 'Record bytes (key + value + headers) delivered to consumer-group members, by topic and group.',
+    labelNames: ['topic', 'group'],
+    registers: [this.registry],
+  });
   readonly requestSeconds = new Histogram({
     name: 'sluice_request_duration_seconds',
     help: 'Request latency by transport and method.',
@@ -119,5 +154,33 @@ export class BrokerMetrics {
       'Age in seconds of the oldest record a consumer group has not consumed (at its committed offset), per group partition; 0 without lag.',
       (s) => s.lagSeconds,
     );
+  }
+
+  /**
+   * Every counter summed over its labels, and the error counter per transport and code. Totals only
+   * grow (until a restart), so a poller computes rates from two readings and the time between them.
+   */
+  async totals(): Promise<{ counters: CounterTotals; errors: ErrorCount[] }> {
+    const sum = async <T extends string>(counter: Counter<T>): Promise<number> => (await counter.get()).values.reduce((total, sample) => total + sample.value, 0);
+    const errorSamples = (await this.errors.get()).values;
+    const errors = errorSamples
+      .map((sample) => ({ transport: String(sample.labels.transport ?? ''), code: String(sample.labels.code ?? ''), count: sample.value }))
+      .filter((entry) => entry.count > 0)
+      .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code) || a.transport.localeCompare(b.transport));
+    return {
+      counters: {
+        produceRecords: await sum(this.produceRecords),
+        produceBytes: await sum(this.produceBytes),
+        fetchRecords: await sum(this.fetchRecords),
+        fetchBytes: await sum(this.fetchBytes),
+        deliveredRecords: await sum(this.deliveredRecords),
+        deliveredBytes: await sum(this.deliveredBytes),
+        redeliveredRecords: await sum(this.redeliveries),
+        deadLetteredRecords: await sum(this.deadLettered),
+        produceRejections: await sum(this.produceRejections),
+        errors: errors.reduce((total, entry) => total + entry.count, 0),
+      },
+      errors,
+    };
   }
 }

@@ -81,6 +81,8 @@ export interface CoordinatorOptions {
   maxDeliveryAttempts: (topic: string) => number;
   /** Told how many records of one delivery had failed before (deliveryAttempt > 1), for metrics. */
   onRedelivery?: (topic: string, group: string, count: number) => void;
+  /** Told how many records (and record bytes: key + value + headers) each delivery carried, for metrics. */
+  onDelivery?: (topic: string, group: string, records: number, bytes: number) => void;
 }
 
 export interface FailureReport {
@@ -553,6 +555,14 @@ export class GroupCoordinator {
     const redelivered = attempts.filter((attempt) => attempt > 1).length;
     if (redelivered > 0) this.options.onRedelivery?.(slot.topic, group.name, redelivered);
     if (chosen.length > 0) {
+      if (this.options.onDelivery !== undefined) {
+        let bytes = 0;
+        for (const record of chosen) {
+          bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
+          for (const header of record.headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
+        }
+        this.options.onDelivery(slot.topic, group.name, chosen.length, bytes);
+      }
       member.sink.records({
         topic: slot.topic,
         partition: slot.partition,

@@ -1,6 +1,7 @@
 /**
  * The fastify admin app: shared schemas, the one error handler, request metrics, the OpenAPI
- * description at /docs (UI) and /docs/json, and one route plugin per resource.
+ * description at /docs (UI) and /docs/json, one route plugin per resource, and the web console at
+ * /ui/ (static pages built on this API only).
  *
  * Adding a resource: write `routes/<resource>.ts` exporting a `(app, context) => void` that
  * declares its routes with schemas, and add it to `ROUTE_PLUGINS`.
@@ -18,10 +19,13 @@ import type { Broker } from '../../broker.js';
 import { BrokerError } from '../../errors.js';
 import type { RouteContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
+import { brokerRoutes } from './routes/broker.js';
+import { consoleRoutes } from './routes/console.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { recordRoutes } from './routes/records.js';
 import { topicRoutes } from './routes/topics.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 
@@ -37,7 +41,7 @@ export interface HttpAppOptions {
 /** One plugin per resource; each declares its routes on the scope it is given. */
 export type RoutePlugin = (app: FastifyInstance, context: RouteContext) => void;
 
-export const ROUTE_PLUGINS: readonly RoutePlugin[] = [healthRoutes, metricsRoutes, topicRoutes, groupRoutes, dlqRoutes];
+export const ROUTE_PLUGINS: readonly RoutePlugin[] = [healthRoutes, metricsRoutes, brokerRoutes, topicRoutes, recordRoutes, groupRoutes, dlqRoutes, consoleRoutes];
 
 /** Admin requests are small JSON documents (a topic name and its settings, a reset's offsets, a redrive's filters). */
 const ADMIN_BODY_BYTES_MAX = 64 * 1024;
@@ -100,7 +104,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       tags: [
         { name: 'health', description: 'Liveness' },
         { name: 'metrics', description: 'Prometheus metrics' },
-        { name: 'topics', description: 'Topic administration' },
+        { name: 'broker', description: 'The broker at a glance: uptime, sizes, counter totals' },
+        { name: 'topics', description: 'Topic administration and the record browser' },
         { name: 'groups', description: 'Consumer groups: lag, offset resets, pause and resume' },
         { name: 'dlq', description: 'Dead letters of a topic: inspect and redrive' },
       ],
@@ -113,7 +118,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   // The UI's assets are served from the package (no CDN): the docs work offline.
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
-  const context: RouteContext = { broker, logger };
+  const context: RouteContext = { broker, logger, version: options.version ?? '0.0.0' };
   for (const routes of options.routes ?? ROUTE_PLUGINS) {
     await app.register((scope, _options, done) => {
       routes(scope, context);

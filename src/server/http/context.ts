@@ -5,4 +5,6 @@ import type { Broker } from '../../broker.js';
 export interface RouteContext {
   broker: Broker;
   logger: Logger;
+  /** The broker's version, as the OpenAPI description and the overview show it. */
+  version: string;
 }

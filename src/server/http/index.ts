@@ -3,4 +3,8 @@ export { startHttpServer, type HttpServer, type HttpServerOptions } from './serv
 export { toHttpFailure, ROUTE_NOT_FOUND, type ErrorReply, type HttpFailure } from './error-handler.js';
 export type { HealthReply } from './routes/health.js';
 export type { PauseReply, ResetReply } from './routes/groups.js';
-export type { DeadLetterReply, DeadLettersReply, RecordBytesReply } from './routes/dlq.js';
+export type { DeadLetterReply, DeadLettersReply } from './routes/dlq.js';
+export type { RecordBytesReply, RecordHeaderReply } from './record-bytes.js';
+export type { RecordReply, RecordsReply } from './routes/records.js';
+export type { BrokerOverviewReply } from './routes/broker.js';
+export { CONSOLE_PREFIX, consoleDirectory } from './routes/console.js';

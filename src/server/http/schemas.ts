@@ -103,13 +103,18 @@ export const topicOverridesSchema: JsonSchema = {
 export const topicSummarySchema: JsonSchema = {
   $id: 'TopicSummary',
   type: 'object',
-  required: ['name', 'partitionCount', 'createdAtMs', 'overrides', 'offlinePartitionCount'],
+  required: ['name', 'partitionCount', 'createdAtMs', 'overrides', 'offlinePartitionCount', 'recordCount', 'sizeBytes', 'retentionMs', 'retentionBytes', 'dlqTopic'],
   properties: {
     name: { type: 'string' },
     partitionCount: { type: 'integer' },
     createdAtMs: { type: 'integer' },
     overrides: ref('TopicOverrides'),
     offlinePartitionCount: { type: 'integer' },
+    recordCount: { type: 'integer', description: 'Records stored: the sum over partitions of highWatermark - logStartOffset.' },
+    sizeBytes: { type: 'integer', description: 'Bytes of segment files over every partition.' },
+    retentionMs: { type: 'integer', description: 'Retention by age in effect (-1: unlimited).' },
+    retentionBytes: { type: 'integer', description: 'Retention by size per partition in effect (-1: unlimited).' },
+    dlqTopic: { type: 'string', description: 'Its dead-letter topic in effect (created with the first dead letter).' },
   },
 };
 
@@ -299,6 +304,94 @@ export const redriveResultSchema: JsonSchema = {
   },
 };
 
+// ---- records and the broker overview ----
+
+export const recordSchema: JsonSchema = {
+  $id: 'Record',
+  type: 'object',
+  required: ['offset', 'timestampMs', 'key', 'value', 'headers'],
+  properties: {
+    offset: { type: 'integer' },
+    timestampMs: { type: 'integer', description: 'The record time (the producer’s, or the broker’s clock when it gave none).' },
+    key: { anyOf: [ref('RecordBytes'), { type: 'null' }] },
+    value: { anyOf: [ref('RecordBytes'), { type: 'null' }] },
+    headers: {
+      type: 'array',
+      items: { type: 'object', required: ['key', 'value'], properties: { key: { type: 'string' }, value: { anyOf: [ref('RecordBytes'), { type: 'null' }] } } },
+    },
+  },
+};
+
+const counterTotals = (what: string): JsonSchema => ({ type: 'integer', description: `${what} since the broker started.` });
+
+export const brokerOverviewSchema: JsonSchema = {
+  $id: 'BrokerOverview',
+  type: 'object',
+  description: 'The broker at a glance. Counters only grow (until a restart): rates are the difference of two readings over the difference of their `nowMs`.',
+  required: [
+    'version',
+    'startedAtMs',
+    'nowMs',
+    'uptimeMs',
+    'dataDir',
+    'topicCount',
+    'partitionCount',
+    'offlinePartitionCount',
+    'logSizeBytes',
+    'groupCount',
+    'counters',
+    'errors',
+  ],
+  properties: {
+    version: { type: 'string' },
+    startedAtMs: { type: 'integer' },
+    nowMs: { type: 'integer', description: 'The broker’s clock when this was read.' },
+    uptimeMs: { type: 'integer' },
+    dataDir: { type: 'string' },
+    topicCount: { type: 'integer' },
+    partitionCount: { type: 'integer' },
+    offlinePartitionCount: { type: 'integer' },
+    logSizeBytes: { type: 'integer', description: 'Bytes of segment files over every partition (the metadata store is not counted).' },
+    groupCount: { type: 'integer' },
+    counters: {
+      type: 'object',
+      required: [
+        'produceRecords',
+        'produceBytes',
+        'fetchRecords',
+        'fetchBytes',
+        'deliveredRecords',
+        'deliveredBytes',
+        'redeliveredRecords',
+        'deadLetteredRecords',
+        'produceRejections',
+        'errors',
+      ],
+      properties: {
+        produceRecords: counterTotals('Records appended by producers'),
+        produceBytes: counterTotals('Record bytes (key + value + headers) appended by producers'),
+        fetchRecords: counterTotals('Records returned by fetches and subscriptions (and the record browser)'),
+        fetchBytes: counterTotals('Batch bytes returned by fetches and subscriptions'),
+        deliveredRecords: counterTotals('Records delivered to consumer-group members, redeliveries included'),
+        deliveredBytes: counterTotals('Record bytes delivered to consumer-group members'),
+        redeliveredRecords: counterTotals('Deliveries after a failed attempt'),
+        deadLetteredRecords: counterTotals('Records moved to dead-letter topics'),
+        produceRejections: counterTotals('Produce requests refused for backpressure or quotas'),
+        errors: counterTotals('Requests answered with an error, over both transports'),
+      },
+    },
+    errors: {
+      type: 'array',
+      description: 'Requests answered with an error, per transport and code, most frequent first.',
+      items: {
+        type: 'object',
+        required: ['transport', 'code', 'count'],
+        properties: { transport: { type: 'string', enum: ['grpc', 'http'] }, code: { type: 'string' }, count: { type: 'integer' } },
+      },
+    },
+  },
+};
+
 /** Registered on the app in this order (a schema may reference only those before it). */
 export const SHARED_SCHEMAS: readonly JsonSchema[] = [
   errorReplySchema,
@@ -315,4 +408,6 @@ export const SHARED_SCHEMAS: readonly JsonSchema[] = [
   recordBytesSchema,
   deadLetterSchema,
   redriveResultSchema,
+  recordSchema,
+  brokerOverviewSchema,
 ];

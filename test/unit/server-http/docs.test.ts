@@ -33,7 +33,9 @@ describe('HTTP admin: OpenAPI description', () => {
       [
         'GET /healthz',
         'GET /metrics',
+        'GET /v1/broker',
         'GET /v1/topics',
+        'GET /v1/topics/{topic}/partitions/{partition}/records',
         'POST /v1/topics',
         'GET /v1/topics/{topic}',
         'DELETE /v1/topics/{topic}',
@@ -48,7 +50,9 @@ describe('HTTP admin: OpenAPI description', () => {
         'POST /v1/topics/{topic}/dlq/redrive',
       ].sort(),
     );
-    expect(doc.tags.map((t) => t.name)).toEqual(['health', 'metrics', 'topics', 'groups', 'dlq']);
+    expect(doc.tags.map((t) => t.name)).toEqual(['health', 'metrics', 'broker', 'topics', 'groups', 'dlq']);
+    expect(doc.paths['/v1/broker']!.get!.tags).toEqual(['broker']);
+    expect(doc.paths['/v1/topics/{topic}/partitions/{partition}/records']!.get!.tags).toEqual(['topics']);
     expect(doc.paths['/v1/groups/{group}']!.get!.tags).toEqual(['groups']);
     expect(doc.paths['/v1/topics/{topic}/dlq']!.get!.tags).toEqual(['dlq']);
     expect(doc.paths['/v1/groups/{group}/reset']!.post!.requestBody).toBeDefined();
@@ -66,7 +70,7 @@ describe('HTTP admin: OpenAPI description', () => {
       expect(doc.components.schemas[ref.slice('#/components/schemas/'.length)], ref).toBeDefined();
     }
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(['ErrorReply', 'TopicDescription', 'PartitionState', 'TopicConfig', 'GroupDescription', 'GroupSummary', 'ResetPlanEntry', 'DeadLetter', 'RedriveResult']),
+      expect.arrayContaining(['ErrorReply', 'TopicDescription', 'PartitionState', 'TopicConfig', 'GroupDescription', 'GroupSummary', 'ResetPlanEntry', 'DeadLetter', 'RedriveResult', 'Record', 'BrokerOverview']),
     );
   });
 

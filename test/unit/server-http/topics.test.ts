@@ -18,7 +18,20 @@ describe('HTTP admin: topics', () => {
     const list = await app.inject({ url: '/v1/topics' });
     expect(list.statusCode).toBe(200);
     expect(list.json()).toEqual({
-      topics: [{ name: 'orders', partitionCount: 3, createdAtMs: description.createdAtMs, overrides: { retentionMs: 60_000, durability: 'interval' }, offlinePartitionCount: 0 }],
+      topics: [
+        {
+          name: 'orders',
+          partitionCount: 3,
+          createdAtMs: description.createdAtMs,
+          overrides: { retentionMs: 60_000, durability: 'interval' },
+          offlinePartitionCount: 0,
+          recordCount: 0,
+          sizeBytes: 0,
+          retentionMs: 60_000,
+          retentionBytes: -1,
+          dlqTopic: 'orders.dlq',
+        },
+      ],
     });
 
     const described = await app.inject({ url: '/v1/topics/orders' });

@@ -12,6 +12,7 @@ import { TOPIC_NAME_PATTERN } from '../../../config.js';
 import { BrokerError } from '../../../errors.js';
 import type { DeadLetterView, RedriveRequest, RedriveResult } from '../../../broker.js';
 import type { RouteContext } from '../context.js';
+import { type RecordBytesReply, type RecordHeaderReply, recordBytesReply, recordSizeBytes } from '../record-bytes.js';
 import { type JsonSchema, errorResponses, ref } from '../schemas.js';
 
 interface TopicParams {
@@ -27,19 +28,13 @@ interface DeadLettersQuery {
 
 type RedriveBody = Omit<RedriveRequest, 'dlqTopic'>;
 
-/** Bytes as the API shows them: exact as base64, and as text when they are valid UTF-8. */
-export interface RecordBytesReply {
-  text: string | null;
-  base64: string;
-}
-
 export interface DeadLetterReply {
   partition: number;
   offset: number;
   timestampMs: number;
   key: RecordBytesReply | null;
   value: RecordBytesReply | null;
-  headers: { key: string; value: RecordBytesReply | null }[];
+  headers: RecordHeaderReply[];
   provenance: NonNullable<DeadLetterView['provenance']> | null;
 }
 
@@ -56,33 +51,14 @@ const DEAD_LETTERS_LIMIT_MAX = 1000;
 /** Longest `errorContains` filter. */
 const ERROR_FILTER_CHARS_MAX = 1024;
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function bytes(value: Uint8Array | null): RecordBytesReply | null {
-  if (value === null) return null;
-  let text: string | null;
-  try {
-    text = strictUtf8.decode(value);
-  } catch {
-    text = null;
-  }
-  return { text, base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-}
-
-function recordBytes(letter: DeadLetterView): number {
-  let total = (letter.key?.length ?? 0) + (letter.value?.length ?? 0);
-  for (const header of letter.headers) total += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-  return total;
-}
-
 function render(letter: DeadLetterView): DeadLetterReply {
   return {
     partition: letter.partition,
     offset: letter.offset,
     timestampMs: letter.timestampMs,
-    key: bytes(letter.key),
-    value: bytes(letter.value),
-    headers: letter.headers.map((h) => ({ key: h.key, value: bytes(h.value) })),
+    key: recordBytesReply(letter.key),
+    value: recordBytesReply(letter.value),
+    headers: letter.headers.map((h) => ({ key: h.key, value: recordBytesReply(h.value) })),
     provenance: letter.provenance ?? null,
   };
 }
@@ -149,7 +125,7 @@ export function dlqRoutes(app: FastifyInstance, { broker }: RouteContext): void 
       const deadLetters: DeadLetterReply[] = [];
       let budget = fetchBytesMax;
       for (const letter of letters) {
-        const size = recordBytes(letter);
+        const size = recordSizeBytes(letter);
         // At least one record, however large, so a listing always makes progress.
         if (deadLetters.length > 0 && size > budget) break;
         budget -= size;

@@ -32,13 +32,18 @@ const topicParams = {
   properties: { topic: { type: 'string', minLength: 1, description: 'Topic name.' } },
 };
 
-function summary(topic: TopicDescription): Record<string, unknown> {
+function summary(topic: TopicDescription, dlqTopic: string): Record<string, unknown> {
   return {
     name: topic.name,
     partitionCount: topic.partitionCount,
     createdAtMs: topic.createdAtMs,
     overrides: topic.overrides,
     offlinePartitionCount: topic.partitions.filter((p) => p.offline !== undefined).length,
+    recordCount: topic.partitions.reduce((total, p) => total + (p.highWatermark - p.logStartOffset), 0),
+    sizeBytes: topic.partitions.reduce((total, p) => total + p.sizeBytes, 0),
+    retentionMs: topic.config.retentionMs,
+    retentionBytes: topic.config.retentionBytes,
+    dlqTopic,
   };
 }
 
@@ -57,7 +62,7 @@ export function topicRoutes(app: FastifyInstance, { broker }: RouteContext): voi
         },
       },
     },
-    () => ({ topics: broker.listTopics().map(summary) }),
+    () => ({ topics: broker.listTopics().map((topic) => summary(topic, broker.dlqTopicOf(topic.name))) }),
   );
 
   app.post<{ Body: CreateTopicBody }>(
