@@ -14,3 +14,4 @@ export {
 export { type Logger, silentLogger } from './logger.js';
 export { TokenBucket } from './token-bucket.js';
 export { ByteBudget } from './byte-budget.js';
+export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';

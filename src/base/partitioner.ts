@@ -3,6 +3,9 @@
  * bytes, sign bit masked, modulo the partition count), so a key lands on the same partition index as
  * with Kafka's Java client and every client library that copies it. Keyless records stick to one
  * partition for a whole batch and move on for the next, which keeps batches large.
+ *
+ * It lives in base/ because both sides use it: the broker routes records a client left unrouted, and
+ * the client's producer routes records itself (the idempotent producer must), to the same partitions.
  */
 
 const SEED = 0x9747b28c;

@@ -1,4 +1,5 @@
-export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
+// The partitioner lives in base/ because the client routes records with the same code.
+export { murmur2, partitionForKey, StickyPartitioner } from '../base/index.js';
 export {
   Partition,
   type PartitionAppendRequest,
