@@ -169,6 +169,12 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const BROKER_SETTINGS = {
   dataDir: { kind: 'string', default: './data', pattern: /^.+$/, description: 'Directory holding the topic logs and the metadata store.' },
   host: { kind: 'string', default: '127.0.0.1', pattern: /^[A-Za-z0-9.:\-[\]]+$/, description: 'Address the gRPC and HTTP servers listen on.' },
+  advertisedHost: {
+    kind: 'string',
+    default: '',
+    pattern: /^[A-Za-z0-9.:\-[\]]+$/,
+    description: 'Host that Metadata tells clients to connect to (set it when host is 0.0.0.0); empty means host.',
+  },
   grpcPort: { kind: 'integer', default: 7070, min: 0, max: 65535, description: 'gRPC port (0 picks a free one).' },
   httpPort: { kind: 'integer', default: 7071, min: 0, max: 65535, description: 'HTTP admin port (0 picks a free one).' },
   logLevel: { kind: 'choice', default: 'info', choices: LOG_LEVELS, description: 'Structured log level.' },

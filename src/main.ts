@@ -364,7 +364,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   try {
     broker = Broker.open({ settings, topicDefaults, logger });
-    grpc = await startGrpcServer({ broker, settings, logger, host: settings.host, port: settings.grpcPort });
+    grpc = await startGrpcServer({ broker, settings, logger, host: settings.host, port: settings.grpcPort, advertisedHost: settings.advertisedHost || settings.host });
     http = await startHttpServer({ broker, logger, host: settings.host, port: settings.httpPort, version: readVersion() });
   } catch (error) {
     try {

@@ -385,7 +385,8 @@ export class SegmentLog {
     if (!Number.isSafeInteger(offset) || offset < this.logStartOffset || offset > this.highWatermark) {
       throw new BrokerError(
         'OFFSET_OUT_OF_RANGE',
-        `offset ${offset} is outside [${this.logStartOffset}, ${this.highWatermark}] of ${this.dir}`,
+        // No path in the message: it reaches clients.
+        `offset ${offset} is outside the readable range [${this.logStartOffset}, ${this.highWatermark}]`,
         { offset, logStartOffset: this.logStartOffset, highWatermark: this.highWatermark, logEndOffset: this.logEndOffset },
       );
     }
