@@ -18,7 +18,7 @@
 import { Client, credentials, Metadata, status as GrpcStatusCode, type ClientDuplexStream, type MethodDefinition } from '@grpc/grpc-js';
 import type * as wire from '../wire/index.js';
 import { brokerService } from '../wire/index.js';
-import { clientError, fromCallError } from './errors.js';
+import { cancelledByBroker, clientError, fromCallError } from './errors.js';
 import { ProduceStream } from './produce-stream.js';
 import { ConsumerSession, type JoinOptions } from './consumer-session.js';
 import {
@@ -52,6 +52,11 @@ export interface SluiceClientOptions {
   requestTimeoutMs?: number;
   /** Largest message this client sends or accepts. Default 256 MiB (the broker's own limit, requestBytesMax, applies too). */
   messageBytesMax?: number;
+  /**
+   * Longest wait between the channel's attempts to reconnect after the connection broke (gRPC's own
+   * default is 120 s, far too long to notice a restarted broker). Default 5 s.
+   */
+  reconnectBackoffMaxMs?: number;
 }
 
 export interface CallOptions {
@@ -69,6 +74,8 @@ export interface ProduceStreamOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
+const DEFAULT_RECONNECT_BACKOFF_MAX_MS = 5_000;
+const INITIAL_RECONNECT_BACKOFF_MS = 100;
 const DEFAULT_PRODUCE_STREAM_IN_FLIGHT_MAX = 32;
 const PRODUCE_STREAM_IN_FLIGHT_LIMIT = 4096;
 
@@ -90,6 +97,8 @@ export class SluiceClient {
       // One connection per client: gRPC would otherwise share a connection among every client of
       // the process with the same target, and the broker's per-connection budgets with it.
       'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': INITIAL_RECONNECT_BACKOFF_MS,
+      'grpc.max_reconnect_backoff_ms': Math.max(INITIAL_RECONNECT_BACKOFF_MS, options.reconnectBackoffMaxMs ?? DEFAULT_RECONNECT_BACKOFF_MAX_MS),
     });
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     try {
@@ -176,7 +185,7 @@ export class SluiceClient {
       for await (const response of call as AsyncIterable<wire.FetchResponse>) yield decodeFetchResponse(response);
     } catch (error) {
       if (isAborted(signal)) return;
-      throw fromCallError(error);
+      throw cancelledByBroker(fromCallError(error));
     } finally {
       signal?.removeEventListener('abort', cancel);
       call.cancel();
@@ -324,7 +333,7 @@ export class SluiceClient {
       const cancel = (): void => call.cancel();
       const call = this.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, new Metadata(), { deadline }, (error, response) => {
         signal?.removeEventListener('abort', cancel);
-        if (error !== null) reject(fromCallError(error));
+        if (error !== null) reject(isAborted(signal) ? fromCallError(error) : cancelledByBroker(fromCallError(error)));
         else if (response === undefined) reject(clientError('PROTOCOL_ERROR', `${method.path} answered without a message`));
         else resolve(response);
       });

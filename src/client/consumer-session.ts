@@ -15,7 +15,7 @@
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type * as wire from '../wire/index.js';
-import { type SluiceError, clientError, fromCallError, fromWireError } from './errors.js';
+import { type SluiceError, cancelledByBroker, clientError, fromCallError, fromWireError } from './errors.js';
 import type { RecordHeader } from './types.js';
 
 export interface JoinOptions {
@@ -74,6 +74,7 @@ export class ConsumerSession {
   private readonly queue: SessionEvent[] = [];
   private wake: (() => void) | undefined;
   private done = false;
+  private abandoned = false;
   private lastSentMs = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
   private nextCorrelationId = 1;
@@ -110,10 +111,12 @@ export class ConsumerSession {
         resolve(session);
       });
       call.on('error', (error: unknown) => {
-        const failure = fromCallError(error);
+        // CANCELLED is a clean end only when abandon() cancelled the stream; else the broker cut it.
+        const abandoned = session?.abandoned === true;
+        const failure = abandoned ? fromCallError(error) : cancelledByBroker(fromCallError(error));
         if (session === undefined) reject(failure);
         else session.finish(failure);
-        settleEnded(failure.code === 'CANCELLED' ? undefined : failure);
+        settleEnded(abandoned ? undefined : failure);
       });
       call.on('end', () => {
         if (session === undefined) reject(clientError('PROTOCOL_ERROR', 'the broker ended the Consume stream before answering the join'));
@@ -272,6 +275,7 @@ export class ConsumerSession {
 
   /** Drops the stream as a crashed worker would (the broker counts the record being worked on as failed). */
   abandon(): void {
+    this.abandoned = true;
     this.call.cancel();
     this.finish(undefined);
   }

@@ -138,6 +138,16 @@ export function fromCallError(error: unknown): SluiceError {
   }
 }
 
+/**
+ * A call that ended CANCELLED although this client did not cancel it: the broker cut it (a shutdown
+ * past its grace period) or the connection went. CANCELLED means "this client cancelled" (see
+ * CLIENT_ERROR_CATALOG), so such a failure is reported as BROKER_UNAVAILABLE, which a retry may fix.
+ */
+export function cancelledByBroker(error: SluiceError): SluiceError {
+  if (error.code !== 'CANCELLED') return error;
+  return clientError('BROKER_UNAVAILABLE', `the broker ended the call: ${error.message}`, error.grpcCode, error);
+}
+
 /** An error a produce stream answered in-band. */
 export function fromWireError(error: wire.Error): SluiceError {
   const retryAfterMs = parseRetryAfter(error.retryAfterMs);
@@ -149,4 +159,14 @@ export function fromWireError(error: wire.Error): SluiceError {
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     details: parseDetails(error.detailsJson),
   });
+}
+
+/**
+ * A failure the client detects before asking the broker, with the code (and so the retriable flag
+ * and status) the broker would have answered: e.g. INVALID_ARGUMENT for an empty send, or
+ * PARTITION_NOT_FOUND for a partition the topic does not have.
+ */
+export function catalogError(code: ErrorCode, message: string, details: Record<string, unknown> = {}): SluiceError {
+  const spec = ERROR_CATALOG[code];
+  return new SluiceError({ code, message, retriable: spec.retriable, grpcCode: spec.grpcStatus, details });
 }

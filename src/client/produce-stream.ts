@@ -12,7 +12,7 @@
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type * as wire from '../wire/index.js';
-import { clientError, fromCallError, type SluiceError } from './errors.js';
+import { cancelledByBroker, clientError, fromCallError, type SluiceError } from './errors.js';
 import { decodeProduceResponse, encodeProduceRequest, type ProduceRequest, type ProduceResult } from './types.js';
 
 interface Pending {
@@ -27,6 +27,7 @@ export class ProduceStream {
   private nextCorrelationId = 1;
   private failure: SluiceError | undefined;
   private closing = false;
+  private cancelled = false;
   private readonly finished: Promise<void>;
 
   /** Use `SluiceClient.produceStream()`. */
@@ -36,7 +37,7 @@ export class ProduceStream {
     private readonly clientId: string,
   ) {
     call.on('data', (response: wire.ProduceResponse) => this.onResponse(response));
-    call.on('error', (error: unknown) => this.fail(fromCallError(error)));
+    call.on('error', (error: unknown) => this.fail(this.cancelled ? fromCallError(error) : cancelledByBroker(fromCallError(error))));
     this.finished = new Promise((resolve) => {
       call.on('status', () => {
         // After 'error' (if any): whatever is still unanswered now never will be.
@@ -53,6 +54,11 @@ export class ProduceStream {
   /** Requests sent and not yet answered. */
   get inFlight(): number {
     return this.pending.length;
+  }
+
+  /** Whether `send` may still be called: the stream has neither failed nor been closed or cancelled. */
+  get isOpen(): boolean {
+    return this.failure === undefined && !this.closing;
   }
 
   /** Sends one produce request; resolves with its result, rejects with a SluiceError. */
@@ -81,6 +87,7 @@ export class ProduceStream {
   /** Abandons the stream: unanswered requests are rejected with CANCELLED (they may still be written). */
   cancel(): void {
     this.closing = true;
+    this.cancelled = true;
     this.fail(clientError('CANCELLED', 'the produce stream was cancelled'));
     this.call.cancel();
   }

@@ -1,0 +1,437 @@
+/**
+ * The producer's sending side: one lane per topic partition holding its batches in order, a shared
+ * produce stream, and the retry rules. The Producer (producer.ts) routes and batches records;
+ * this file decides when a batch goes out and what happens when it fails.
+ *
+ * Each batch is one ProduceRequest with one `partitions` entry, so a failure concerns exactly one
+ * batch. At most `inFlightMax` batches are unanswered in all, and at most
+ * `inFlightPerPartitionMax` per partition (5 when idempotent: the broker remembers a producer's last
+ * five batches per partition, so a retry of any unanswered batch is still recognised).
+ *
+ * Idempotence: a lane numbers its records (`baseSequence`, per producer id and partition) when a
+ * batch is first sent, and a retry re-sends the same batch with the same numbers, so the broker
+ * writes it once (a retry of a batch it already wrote is answered with the original offsets).
+ *
+ * Retries, per lane: when a batch fails with a retriable error (its code says `retriable`:
+ * BROKER_UNAVAILABLE, DEADLINE_EXCEEDED, SHUTTING_DOWN, BROKER_BUSY, THROTTLED, ...), the lane stops
+ * sending new batches, waits until its unanswered batches are answered, then re-sends the failed
+ * ones one at a time, in order, after an exponential backoff with jitter (at least the broker's
+ * `retryAfterMs`); then it resumes pipelining. Later batches the broker refused with
+ * OUT_OF_ORDER_SEQUENCE (because an earlier one was missing) go again right after it, without a
+ * backoff. If the broker expects an earlier sequence than a batch carries (an earlier batch failed for
+ * good, so its numbers were never written), the lane renumbers its failed batches from there; on
+ * UNKNOWN_PRODUCER (the broker forgot the producer id) the lane takes a new producer id and
+ * renumbers from 0. Anything else, or a batch out of retries, fails its `send` calls.
+ *
+ * With idempotence off the same rules apply without numbers: a retry after a lost answer may write a
+ * batch twice, and a later batch accepted while an earlier one is retried is written before it.
+ *
+ * Interleaving: `pump` and `settle` run to completion; only `attempt` (a send and its answer) and
+ * `recover` (backoff sleeps, sends) await. A lane is either pipelining or recovering, never both:
+ * `pump` skips a recovering lane, and recovery starts only once the lane has nothing in flight, so
+ * the broker's view of the lane's sequence is settled whenever a recovery send goes out.
+ */
+import { status as GrpcStatusCode } from '@grpc/grpc-js';
+import { type RetryPolicy, retryDelayMs, sleep } from './backoff.js';
+import type { Connection } from './connection.js';
+import { type SluiceError, clientError, fromCallError } from './errors.js';
+import type { ProduceStream } from './produce-stream.js';
+import type { ProduceRequest, ProduceResult, ProducerIdentity, RecordHeader } from './types.js';
+
+export interface EncodedRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+  timestampMs?: number;
+}
+
+/** One record waiting in a batch, with the callbacks of the `send` call it came from. */
+export interface PendingRecord {
+  record: EncodedRecord;
+  bytes: number;
+  done(metadata: { topic: string; partition: number; offset: number }): void;
+  failed(error: SluiceError): void;
+}
+
+export interface LaneSettings {
+  idempotent: boolean;
+  inFlightMax: number;
+  inFlightPerPartitionMax: number;
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+  lingerMs: number;
+  batchBytesMax: number;
+  batchRecordsMax: number;
+}
+
+export interface LaneEvents {
+  /** A batch is about to be sent again after `delayMs`. */
+  retry: { topic: string; partition: number; attempt: number; delayMs: number; error: SluiceError; recordCount: number };
+  /** A batch failed for good; its `send` calls reject with `error`. */
+  batchFailed: { topic: string; partition: number; recordCount: number; error: SluiceError };
+}
+
+export interface LaneCallbacks {
+  emit<K extends keyof LaneEvents>(event: K, payload: LaneEvents[K]): void;
+  /** A batch was acknowledged or failed for good. */
+  settled(batch: Batch, error?: SluiceError): void;
+}
+
+export class Batch {
+  readonly records: EncodedRecord[] = [];
+  readonly owners: PendingRecord[] = [];
+  bytes = 0;
+  /** Full, lingered long enough, or flushed: may be sent. */
+  sendable = false;
+  dispatched = false;
+  lingerTimer: NodeJS.Timeout | undefined;
+  /** Dispatch order within its lane (the order retries keep). */
+  order = 0;
+  identity: ProducerIdentity | undefined;
+  baseSequence: number | undefined;
+  /** Failed attempts so far. */
+  attempts = 0;
+  lastError: SluiceError | undefined;
+  renumberings = 0;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+}
+
+class Lane {
+  /** Batches not yet sent, in order; only the last may still take records. */
+  readonly queue: Batch[] = [];
+  readonly inFlight: Batch[] = [];
+  /** Batches that failed retriably, in dispatch order, to be sent again one at a time. */
+  readonly retry: Batch[] = [];
+  recovering = false;
+  recoveryRunning = false;
+  identity: ProducerIdentity | undefined;
+  nextSequence = 0;
+  dispatched = 0;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+}
+
+type Outcome = { result: ProduceResult } | { error: SluiceError };
+
+/** Sequences wrap to 0 after 2^31 - 1, as on the broker. */
+const SEQUENCE_LIMIT = 0x8000_0000;
+/** Renumbering a batch more often than this means the broker and the lane disagree: fail it. */
+const RENUMBERINGS_MAX = 3;
+
+function addSequence(sequence: number, count: number): number {
+  return (sequence + count) % SEQUENCE_LIMIT;
+}
+
+export class ProducerLanes {
+  private readonly lanes = new Map<string, Lane>();
+  private inFlightCount = 0;
+  private stream: ProduceStream | undefined;
+  private readonly timedOut = new WeakSet<ProduceStream>();
+  /** The producer id new lanes use (a lane keeps its own once it has one). */
+  private identity: ProducerIdentity | undefined;
+  private identityRequest: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly settings: LaneSettings,
+    private readonly callbacks: LaneCallbacks,
+  ) {}
+
+  /** Adds a record to the partition's open batch (or a new one); returns that batch. */
+  append(topic: string, partition: number, record: PendingRecord): Batch {
+    const lane = this.lane(topic, partition);
+    let batch = lane.queue[lane.queue.length - 1];
+    if (batch === undefined || !this.accepts(batch, record.bytes)) {
+      if (batch !== undefined) this.markSendable(batch);
+      batch = new Batch(topic, partition);
+      lane.queue.push(batch);
+      const created = batch;
+      created.lingerTimer = setTimeout(() => {
+        created.lingerTimer = undefined;
+        this.markSendable(created);
+        this.pump();
+      }, this.settings.lingerMs);
+    }
+    batch.records.push(record.record);
+    batch.owners.push(record);
+    batch.bytes += record.bytes;
+    if (batch.records.length >= this.settings.batchRecordsMax || batch.bytes >= this.settings.batchBytesMax) {
+      this.markSendable(batch);
+      this.pump();
+    }
+    return batch;
+  }
+
+  /** Whether `batch` is still open and has room for a record of `bytes` (an empty batch takes any record). */
+  accepts(batch: Batch, bytes: number): boolean {
+    if (batch.dispatched || batch.records.length >= this.settings.batchRecordsMax) return false;
+    return batch.records.length === 0 || batch.bytes + bytes <= this.settings.batchBytesMax;
+  }
+
+  /** Makes every waiting batch sendable now (flush). */
+  sendAllNow(): void {
+    for (const lane of this.lanes.values()) for (const batch of lane.queue) this.markSendable(batch);
+    this.pump();
+  }
+
+  /** Closes the produce stream once its answers are in (call after everything settled). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream?.isOpen) await stream.close();
+  }
+
+  private lane(topic: string, partition: number): Lane {
+    const key = `${topic}\u0000${partition}`;
+    let lane = this.lanes.get(key);
+    if (lane === undefined) {
+      lane = new Lane(topic, partition);
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  private markSendable(batch: Batch): void {
+    batch.sendable = true;
+    if (batch.lingerTimer !== undefined) clearTimeout(batch.lingerTimer);
+    batch.lingerTimer = undefined;
+  }
+
+  // ---- sending ----
+
+  /** Sends what may be sent: sendable batches of lanes that are not recovering, within the windows. */
+  private pump(): void {
+    let progress = true;
+    while (progress && this.inFlightCount < this.settings.inFlightMax) {
+      progress = false;
+      for (const lane of this.lanes.values()) {
+        if (this.inFlightCount >= this.settings.inFlightMax) break;
+        if (lane.recovering || lane.inFlight.length >= this.settings.inFlightPerPartitionMax) continue;
+        const head = lane.queue[0];
+        if (head === undefined || !head.sendable) continue;
+        if (this.settings.idempotent && lane.identity === undefined) {
+          if (this.identity === undefined) {
+            this.requestIdentity();
+            continue;
+          }
+          lane.identity = this.identity;
+        }
+        lane.queue.shift();
+        this.dispatch(lane, head);
+        progress = true;
+      }
+    }
+  }
+
+  private dispatch(lane: Lane, batch: Batch): void {
+    batch.dispatched = true;
+    batch.order = lane.dispatched++;
+    if (this.settings.idempotent) {
+      batch.identity = lane.identity;
+      batch.baseSequence = lane.nextSequence;
+      lane.nextSequence = addSequence(lane.nextSequence, batch.records.length);
+    }
+    lane.inFlight.push(batch);
+    this.inFlightCount++;
+    void this.attempt(batch).then((outcome) => this.settle(lane, batch, outcome));
+  }
+
+  /** Sends a batch once on the current produce stream (opening one if needed); never rejects. */
+  private async attempt(batch: Batch): Promise<Outcome> {
+    let stream: ProduceStream;
+    try {
+      const client = await this.connection.get();
+      if (this.stream === undefined || !this.stream.isOpen) this.stream = client.produceStream({ inFlightMax: this.settings.inFlightMax });
+      stream = this.stream;
+    } catch (error) {
+      return { error: fromCallError(error) };
+    }
+    const request: ProduceRequest = {
+      topic: batch.topic,
+      partitions: [{ partition: batch.partition, records: batch.records, ...(batch.baseSequence === undefined ? {} : { baseSequence: batch.baseSequence }) }],
+      ...(batch.identity === undefined ? {} : { producer: batch.identity }),
+    };
+    // A stream answers in order, so one unanswered batch cannot be given up alone: the stream is
+    // cancelled, and every batch still on it counts as timed out (retrying them is safe).
+    const timer = setTimeout(() => {
+      this.timedOut.add(stream);
+      stream.cancel();
+    }, this.settings.requestTimeoutMs);
+    try {
+      return { result: await stream.send(request) };
+    } catch (error) {
+      const failure = fromCallError(error);
+      if (this.timedOut.has(stream) && failure.code === 'CANCELLED') {
+        const message = `no answer to a produce request within ${this.settings.requestTimeoutMs} ms (requestTimeoutMs)`;
+        return { error: clientError('DEADLINE_EXCEEDED', message, GrpcStatusCode.DEADLINE_EXCEEDED) };
+      }
+      return { error: failure };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private settle(lane: Lane, batch: Batch, outcome: Outcome): void {
+    lane.inFlight.splice(lane.inFlight.indexOf(batch), 1);
+    this.inFlightCount--;
+    if ('result' in outcome) {
+      this.complete(batch, outcome.result);
+    } else {
+      const error = outcome.error;
+      batch.attempts++;
+      batch.lastError = error;
+      if (this.mayRetry(batch, error)) {
+        insertInOrder(lane.retry, batch);
+        lane.recovering = true;
+      } else {
+        // The broker refused the newest batch outright: its numbers were never used.
+        const end = batch.baseSequence === undefined ? undefined : addSequence(batch.baseSequence, batch.records.length);
+        if (error.brokerCode !== undefined && error.code !== 'INTERNAL' && end === lane.nextSequence && lane.inFlight.length === 0 && lane.retry.length === 0) {
+          lane.nextSequence = batch.baseSequence!;
+        }
+        this.fail(batch, error);
+      }
+    }
+    if (lane.recovering && lane.inFlight.length === 0 && !lane.recoveryRunning) void this.recover(lane);
+    this.pump();
+  }
+
+  private mayRetry(batch: Batch, error: SluiceError): boolean {
+    if (this.closed || batch.attempts > this.settings.retry.retriesMax) return false;
+    return error.retriable || (this.settings.idempotent && error.code === 'UNKNOWN_PRODUCER');
+  }
+
+  /** Re-sends a lane's failed batches one at a time, in order (see the file comment). */
+  private async recover(lane: Lane): Promise<void> {
+    lane.recoveryRunning = true;
+    try {
+      while (lane.retry.length > 0) {
+        const batch = lane.retry[0]!;
+        const previous = batch.lastError;
+        if (previous !== undefined && previous.code !== 'OUT_OF_ORDER_SEQUENCE' && previous.code !== 'UNKNOWN_PRODUCER') {
+          const delayMs = retryDelayMs(previous, batch.attempts, this.settings.retry);
+          this.callbacks.emit('retry', { topic: lane.topic, partition: lane.partition, attempt: batch.attempts, delayMs, error: previous, recordCount: batch.records.length });
+          await sleep(delayMs);
+        }
+        if (this.settings.idempotent && previous?.code === 'UNKNOWN_PRODUCER') {
+          try {
+            lane.identity = await (await this.connection.get()).initProducer();
+            this.renumber(lane, 0);
+          } catch (error) {
+            this.failedRetry(lane, batch, fromCallError(error));
+            continue;
+          }
+        }
+        this.inFlightCount++;
+        const outcome = await this.attempt(batch);
+        this.inFlightCount--;
+        if ('result' in outcome) {
+          lane.retry.shift();
+          this.complete(batch, outcome.result);
+          continue;
+        }
+        const error = outcome.error;
+        if (this.settings.idempotent && error.code === 'OUT_OF_ORDER_SEQUENCE') {
+          // Nothing of this lane is in flight now, so the broker's expectation is the truth.
+          const expected = error.details['expectedSequence'];
+          if (typeof expected === 'number' && expected < batch.baseSequence! && batch.renumberings < RENUMBERINGS_MAX) {
+            batch.renumberings++;
+            this.renumber(lane, expected);
+            continue;
+          }
+          lane.retry.shift();
+          this.fail(batch, error);
+          continue;
+        }
+        this.failedRetry(lane, batch, error);
+      }
+    } finally {
+      lane.recoveryRunning = false;
+      lane.recovering = false;
+      this.pump();
+    }
+  }
+
+  private failedRetry(lane: Lane, batch: Batch, error: SluiceError): void {
+    batch.attempts++;
+    batch.lastError = error;
+    if (this.mayRetry(batch, error)) return;
+    lane.retry.shift();
+    this.fail(batch, error);
+  }
+
+  /** Numbers the lane's failed batches afresh from `from`, under the lane's current producer id. */
+  private renumber(lane: Lane, from: number): void {
+    let sequence = from;
+    for (const batch of lane.retry) {
+      batch.identity = lane.identity;
+      batch.baseSequence = sequence;
+      batch.lastError = undefined;
+      sequence = addSequence(sequence, batch.records.length);
+    }
+    lane.nextSequence = sequence;
+  }
+
+  /** Gets the producer id for new lanes, retrying retriable failures; a lasting failure fails the waiting batches. */
+  private requestIdentity(): void {
+    if (this.identityRequest !== undefined) return;
+    this.identityRequest = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.identity = await (await this.connection.get()).initProducer();
+          return;
+        } catch (error) {
+          const failure = fromCallError(error);
+          if (!failure.retriable || attempt > this.settings.retry.retriesMax || this.closed) {
+            for (const lane of this.lanes.values()) {
+              if (lane.identity !== undefined) continue;
+              for (const batch of lane.queue.splice(0)) {
+                this.markSendable(batch);
+                batch.dispatched = true;
+                this.fail(batch, failure);
+              }
+            }
+            return;
+          }
+          await sleep(retryDelayMs(failure, attempt, this.settings.retry));
+        }
+      }
+    })().finally(() => {
+      this.identityRequest = undefined;
+      this.pump();
+    });
+  }
+
+  // ---- outcomes ----
+
+  private complete(batch: Batch, result: ProduceResult): void {
+    const append = result.appends.find((a) => a.partition === batch.partition);
+    if (append === undefined || append.recordCount !== batch.records.length) {
+      this.fail(batch, clientError('PROTOCOL_ERROR', `the broker answered a batch of ${batch.records.length} records for ${batch.topic}/${batch.partition} with ${JSON.stringify(result.appends)}`));
+      return;
+    }
+    batch.owners.forEach((owner, index) => owner.done({ topic: batch.topic, partition: batch.partition, offset: append.baseOffset + index }));
+    this.callbacks.settled(batch);
+  }
+
+  private fail(batch: Batch, error: SluiceError): void {
+    for (const owner of batch.owners) owner.failed(error);
+    this.callbacks.emit('batchFailed', { topic: batch.topic, partition: batch.partition, recordCount: batch.records.length, error });
+    this.callbacks.settled(batch, error);
+  }
+}
+
+function insertInOrder(batches: Batch[], batch: Batch): void {
+  let index = batches.length;
+  while (index > 0 && batches[index - 1]!.order > batch.order) index--;
+  batches.splice(index, 0, batch);
+}
