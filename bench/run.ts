@@ -5,13 +5,17 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runGrpcBench } from './grpc-produce.js';
 import { parseBenchArgs } from './harness.js';
 import { runStorageBench } from './storage-append.js';
 
 const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const options = parseBenchArgs(process.argv.slice(2));
 
-const benchmarks = [{ name: 'storage', run: () => runStorageBench({ ...options, resultsDir }) }];
+const benchmarks = [
+  { name: 'storage', run: () => runStorageBench({ ...options, resultsDir }) },
+  { name: 'grpc', run: () => runGrpcBench({ ...options, resultsDir }) },
+];
 
 const summary: string[] = [];
 for (const benchmark of benchmarks) {
