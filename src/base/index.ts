@@ -15,3 +15,26 @@ export { type Logger, silentLogger } from './logger.js';
 export { TokenBucket } from './token-bucket.js';
 export { ByteBudget } from './byte-budget.js';
 export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
+export {
+  encodeBatch,
+  encodedBatchBytes,
+  planBatches,
+  setBaseOffset,
+  decodeRecords,
+  splitBatches,
+  readBatchHeader,
+  checkBatch,
+  batchLastOffset,
+  batchNextOffset,
+  BATCH_HEADER_BYTES,
+  BATCH_MAGIC,
+  BATCH_LENGTH_PREFIX_BYTES,
+  Field as BatchField,
+  type BatchInput,
+  type BatchHeader,
+  type BatchCheck,
+  type BatchProblem,
+  type RecordInput,
+  type RecordHeader,
+  type LogRecord,
+} from './record-batch.js';

@@ -14,6 +14,7 @@
  * at most that many records plus a few assignment events.
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
+import { checkBatch, decodeRecords } from '../base/index.js';
 import type * as wire from '../wire/index.js';
 import { type SluiceError, cancelledByBroker, clientError, fromCallError, fromWireError } from './errors.js';
 import type { RecordHeader } from './types.js';
@@ -135,6 +136,7 @@ export class ConsumerSession {
           retryBackoffMs: options.retryBackoffMs ?? 0,
           strategy: options.strategy ?? '',
           startFrom: options.startFrom ?? '',
+          recordBatches: true,
         },
       });
     });
@@ -151,23 +153,16 @@ export class ConsumerSession {
       }
       case 'delivery': {
         const delivery = event.delivery!;
-        this.push({
-          type: 'records',
-          topic: delivery.topic,
-          partition: delivery.partition,
-          generation: delivery.generation,
-          records: delivery.records.map((r) => ({
-            topic: delivery.topic,
-            partition: delivery.partition,
-            offset: r.offset,
-            timestampMs: r.timestampMs,
-            key: r.key ?? null,
-            value: r.value ?? null,
-            headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
-            deliveryAttempt: r.deliveryAttempt,
-            generation: delivery.generation,
-          })),
-        });
+        let records: DeliveredRecord[];
+        try {
+          records = decodeDelivery(delivery);
+        } catch (error) {
+          // Records we cannot read must not be skipped silently (nor acked): end the session.
+          this.call.cancel();
+          this.finish(clientError('PROTOCOL_ERROR', `a delivery of ${delivery.topic}/${delivery.partition} is malformed: ${(error as Error).message}`));
+          return;
+        }
+        this.push({ type: 'records', topic: delivery.topic, partition: delivery.partition, generation: delivery.generation, records });
         return;
       }
       case 'commitResult': {
@@ -291,4 +286,37 @@ export function toRanges(offsets: readonly number[]): wire.OffsetRange[] {
     else if (last === undefined || offset > last.last) ranges.push({ first: offset, last: offset });
   }
   return ranges;
+}
+
+/** A delivery's records: from its record batch (checksum verified) or its per-record messages. */
+function decodeDelivery(delivery: wire.Delivery): DeliveredRecord[] {
+  const { topic, partition, generation } = delivery;
+  const batch = delivery.recordBatch;
+  if (batch === undefined || batch.length === 0) {
+    return delivery.records.map((r) => ({
+      topic,
+      partition,
+      offset: r.offset,
+      timestampMs: r.timestampMs,
+      key: r.key ?? null,
+      value: r.value ?? null,
+      headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? null })),
+      deliveryAttempt: r.deliveryAttempt,
+      generation,
+    }));
+  }
+  const check = checkBatch(batch, 0, batch.length);
+  if (!check.ok) throw new Error(`its record batch is invalid (${check.problem})`);
+  const attempts = delivery.deliveryAttempts ?? [];
+  return decodeRecords(batch).map((r, i) => ({
+    topic,
+    partition,
+    offset: r.offset,
+    timestampMs: r.timestampMs,
+    key: r.key,
+    value: r.value,
+    headers: r.headers,
+    deliveryAttempt: attempts[i] ?? 1,
+    generation,
+  }));
 }

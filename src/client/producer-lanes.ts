@@ -45,12 +45,18 @@ export interface EncodedRecord {
   timestampMs?: number;
 }
 
-/** One record waiting in a batch, with the callbacks of the `send` call it came from. */
+/** The `send` call a record came from: told where each of its records went, or why one failed. */
+export interface RecordOwner {
+  done(index: number, metadata: { topic: string; partition: number; offset: number }): void;
+  failed(error: SluiceError): void;
+}
+
+/** One record waiting in a batch: its owner and its index among the owner's records (no closure per record). */
 export interface PendingRecord {
   record: EncodedRecord;
   bytes: number;
-  done(metadata: { topic: string; partition: number; offset: number }): void;
-  failed(error: SluiceError): void;
+  owner: RecordOwner;
+  index: number;
 }
 
 export interface LaneSettings {
@@ -419,12 +425,12 @@ export class ProducerLanes {
       this.fail(batch, clientError('PROTOCOL_ERROR', `the broker answered a batch of ${batch.records.length} records for ${batch.topic}/${batch.partition} with ${JSON.stringify(result.appends)}`));
       return;
     }
-    batch.owners.forEach((owner, index) => owner.done({ topic: batch.topic, partition: batch.partition, offset: append.baseOffset + index }));
+    batch.owners.forEach((pending, i) => pending.owner.done(pending.index, { topic: batch.topic, partition: batch.partition, offset: append.baseOffset + i }));
     this.callbacks.settled(batch);
   }
 
   private fail(batch: Batch, error: SluiceError): void {
-    for (const owner of batch.owners) owner.failed(error);
+    for (const pending of batch.owners) pending.owner.failed(error);
     this.callbacks.emit('batchFailed', { topic: batch.topic, partition: batch.partition, recordCount: batch.records.length, error });
     this.callbacks.settled(batch, error);
   }

@@ -22,7 +22,7 @@ import { type RetryOptions, retryDelayMs, retryPolicy, sleep } from './backoff.j
 import type { Connection } from './connection.js';
 import { type SluiceError, catalogError, clientError, fromCallError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
-import { ProducerLanes, type Batch, type LaneEvents, type LaneSettings, type PendingRecord } from './producer-lanes.js';
+import { ProducerLanes, type Batch, type EncodedRecord, type LaneEvents, type LaneSettings, type PendingRecord, type RecordOwner } from './producer-lanes.js';
 import type { Serializer } from './serde.js';
 import { type Bytes, type HeaderInput, toBuffer } from './types.js';
 
@@ -37,7 +37,7 @@ export interface ProducerMessage<V = Bytes> {
   headers?: MessageHeaders;
   /** Send to this partition instead of routing by key. */
   partition?: number;
-  /** Milliseconds since the Unix epoch (or a Date); the broker's clock when absent. */
+  /** Milliseconds since the Unix epoch (or a Date); this client's clock at `send` when absent. */
   timestamp?: number | Date;
 }
 
@@ -92,7 +92,7 @@ const IDEMPOTENT_IN_FLIGHT_PER_PARTITION_MAX = 5;
 const RECORD_OVERHEAD_BYTES = 24;
 
 /** One `send` call: resolves when all its records are acknowledged, rejects on the first that fails for good. */
-class SendTracker {
+class SendTracker implements RecordOwner {
   readonly results: RecordMetadata[];
   private remaining: number;
   private settled = false;
@@ -183,11 +183,12 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
     if (this.closing) throw clientError('CLIENT_CLOSED', 'the producer is disconnected');
     if (typeof request.topic !== 'string' || request.topic === '') throw catalogError('INVALID_ARGUMENT', 'send needs a topic', { field: 'topic' });
     if (request.messages.length === 0) throw catalogError('INVALID_ARGUMENT', 'send needs at least one message', { field: 'messages' });
-    const records = request.messages.map((message) => this.encode(message));
+    const nowMs = Date.now();
+    const encoded = request.messages.map((message) => this.encode(message, nowMs));
     // Connecting and the topic's partition count: retried like a batch when the broker is away.
     const partitionCount = await this.partitionCount(request.topic);
-    for (const record of records) {
-      const { partition } = record;
+    for (const message of request.messages) {
+      const { partition } = message;
       if (partition !== undefined && (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount)) {
         throw catalogError('PARTITION_NOT_FOUND', `topic ${request.topic} has partitions 0..${partitionCount - 1}, not ${partition}`, {
           topic: request.topic,
@@ -196,18 +197,17 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
         });
       }
     }
-    await this.admit(records.reduce((sum, r) => sum + r.bytes, 0));
+    let sendBytes = 0;
+    for (const record of encoded) sendBytes += record.bytes;
+    await this.admit(sendBytes);
     return await new Promise<RecordMetadata[]>((resolve, reject) => {
-      const tracker = new SendTracker(records.length, resolve, reject);
-      records.forEach((record, index) => {
-        const partition = record.partition ?? (record.pending.record.key ? partitionForKey(record.pending.record.key, partitionCount) : undefined);
-        const pending: PendingRecord = {
-          ...record.pending,
-          done: (metadata) => tracker.done(index, metadata),
-          failed: (error) => tracker.failed(error),
-        };
-        this.append(request.topic, partition, partitionCount, pending);
-      });
+      const tracker = new SendTracker(encoded.length, resolve, reject);
+      for (let index = 0; index < encoded.length; index++) {
+        const record = encoded[index]!;
+        const key = record.record.key;
+        const partition = request.messages[index]!.partition ?? (key ? partitionForKey(key, partitionCount) : undefined);
+        this.append(request.topic, partition, partitionCount, { record: record.record, bytes: record.bytes, owner: tracker, index });
+      }
     });
   }
 
@@ -229,18 +229,15 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
 
   // ---- routing and batching ----
 
-  private encode(message: ProducerMessage<V>): { partition: number | undefined; bytes: number; pending: Omit<PendingRecord, 'done' | 'failed'> } {
+  private encode(message: ProducerMessage<V>, nowMs: number): { record: EncodedRecord; bytes: number } {
     const key = message.key === undefined || message.key === null ? null : toBuffer(message.key);
     const value = message.value === null || message.value === undefined ? null : toBuffer(this.serializer ? this.serializer.serialize(message.value) : (message.value as Bytes));
     const headers = encodeHeaders(message.headers);
-    const timestampMs = message.timestamp instanceof Date ? message.timestamp.getTime() : message.timestamp;
+    // Stamped here (this client's clock) when absent, as the batch carries every record's timestamp.
+    const timestampMs = message.timestamp instanceof Date ? message.timestamp.getTime() : (message.timestamp ?? nowMs);
     let bytes = RECORD_OVERHEAD_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
     for (const header of headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-    return {
-      partition: message.partition,
-      bytes,
-      pending: { record: { key, value, headers, ...(timestampMs === undefined ? {} : { timestampMs }) }, bytes },
-    };
+    return { record: { key, value, headers, timestampMs }, bytes };
   }
 
   /** Reserves buffer space for a send's bytes, waiting (in call order) while the buffer is full. */

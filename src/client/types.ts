@@ -4,6 +4,7 @@
  * `null` (or leaving a key or value out) sends no key or value, which a consumer sees as `null`;
  * an empty string or buffer is a present, empty one.
  */
+import { encodeBatch } from '../base/index.js';
 import type * as wire from '../wire/index.js';
 import { clientError, fromWireError } from './errors.js';
 
@@ -18,7 +19,10 @@ export interface ProducerRecord {
   key?: Bytes | null;
   value?: Bytes | null;
   headers?: readonly HeaderInput[];
-  /** Milliseconds since the Unix epoch; the broker's clock when absent. */
+  /**
+   * Milliseconds since the Unix epoch. When absent: the broker's clock for records it routes
+   * (`records`), this client's clock for records routed here (`partitions`, sent as a record batch).
+   */
   timestampMs?: number;
 }
 
@@ -172,6 +176,28 @@ export function toBuffer(value: Bytes): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
+/** A partition's records as one record batch in the log's format: one buffer instead of a message per record. */
+function encodeRecordBatch(records: readonly ProducerRecord[], producer: ProducerIdentity | undefined, baseSequence: number | undefined): Buffer {
+  const nowMs = Date.now();
+  return encodeBatch({
+    records: records.map((record) => ({
+      key: record.key === undefined || record.key === null ? null : toBuffer(record.key),
+      value: record.value === undefined || record.value === null ? null : toBuffer(record.value),
+      headers: (record.headers ?? []).map((h) => ({ key: h.key, value: h.value === undefined || h.value === null ? null : toBuffer(h.value) })),
+      timestampMs: record.timestampMs ?? nowMs,
+    })),
+    producerId: producer?.producerId ?? -1,
+    producerEpoch: producer?.producerEpoch ?? -1,
+    baseSequence: producer === undefined ? -1 : (baseSequence ?? 0),
+  });
+}
+
+function encodePartitionRecords(p: PartitionRecordsInput, producer: ProducerIdentity | undefined): wire.PartitionRecords {
+  // An empty list stays a message, for the broker to refuse with its own error.
+  if (p.records.length === 0) return { partition: p.partition, records: [], baseSequence: p.baseSequence ?? 0 };
+  return { partition: p.partition, records: [], baseSequence: 0, recordBatch: encodeRecordBatch(p.records, producer, p.baseSequence) };
+}
+
 function encodeRecord(record: ProducerRecord): wire.Record {
   return {
     ...(record.key === undefined || record.key === null ? {} : { key: toBuffer(record.key) }),
@@ -185,7 +211,7 @@ export function encodeProduceRequest(request: ProduceRequest, correlationId: num
   return {
     topic: request.topic,
     records: (request.records ?? []).map(encodeRecord),
-    partitions: (request.partitions ?? []).map((p) => ({ partition: p.partition, records: p.records.map(encodeRecord), baseSequence: p.baseSequence ?? 0 })),
+    partitions: (request.partitions ?? []).map((p) => encodePartitionRecords(p, request.producer)),
     ...(request.partition === undefined ? {} : { partition: request.partition }),
     producerId: request.producer?.producerId ?? 0,
     producerEpoch: request.producer?.producerEpoch ?? 0,

@@ -26,7 +26,7 @@ import type { DeliveryAttempts, MetaStore } from '../meta/index.js';
 import type { Partition, TopicRegistry } from '../partition/index.js';
 import { type LogRecord, decodeRecords, splitBatches } from '../storage/index.js';
 import { type AssignmentStrategy, type TopicPartition, assign, partitionKey } from './assignor.js';
-import { GroupState, type Member, type MemberSink, type PartitionSlot } from './group-state.js';
+import { GroupState, type Member, type MemberSink, type PartitionSlot, type ReadAhead } from './group-state.js';
 import { type FailureCause, PartitionCursor } from './partition-cursor.js';
 
 export type GroupSettings = Pick<
@@ -96,6 +96,12 @@ const ERROR_TEXT_MAX = 4096;
 const DEAD_LETTER_RETRY_MS = 1000;
 /** Longest wait for new records before the wait is renewed. */
 const DATA_WAIT_MS = 30_000;
+/**
+ * Bytes one read-ahead takes from a partition's log (at least one whole batch): enough that a small
+ * in-flight window is refilled many times per read, small enough that every partition a group
+ * consumes may hold one.
+ */
+const READ_AHEAD_BYTES_MAX = 256 * 1024;
 
 interface MemberRef {
   group: string;
@@ -325,7 +331,7 @@ export class GroupCoordinator {
     const key = partitionKey({ topic, partition });
     let slot = group.slots.get(key);
     if (slot === undefined) {
-      slot = { topic, partition, cursor: this.loadCursor(group.name, topic, partition), ownership: undefined, blockedBy: undefined, waitingForData: undefined };
+      slot = { topic, partition, cursor: this.loadCursor(group.name, topic, partition), ownership: undefined, blockedBy: undefined, waitingForData: undefined, readAhead: undefined };
       group.slots.set(key, slot);
     }
     return slot;
@@ -507,8 +513,11 @@ export class GroupCoordinator {
       // starve the member's other partitions.
       const share = Math.max(1, Math.ceil(member.inFlightMax / Math.max(1, group.partitionsOf(member.memberId).length)));
       const credit = Math.min(member.inFlightMax - group.inFlightOf(member.memberId), share - slot.cursor.inFlightCount);
+      // Refill a partition that still has records in flight only once half its share is free, so
+      // deliveries stay large when acks trickle back a few at a time.
+      if (credit <= 0 || (slot.cursor.inFlightCount > 0 && credit < share / 2)) continue;
       const from = slot.cursor.deliverableFrom(this.now);
-      if (credit <= 0 || from === undefined) continue;
+      if (from === undefined) continue;
       try {
         more = this.deliver(group, slot, member, from, credit) || more;
       } catch (error) {
@@ -534,17 +543,22 @@ export class GroupCoordinator {
       this.waitForData(group, slot, log, from);
       return false;
     }
-    const { bytes, nextOffset } = log.read({ fromOffset: from, maxBytes: this.options.settings.deliveryBytesMax });
+    const window = this.readAhead(slot, log, from);
+    const { records, nextOffset } = window;
     const chosen: LogRecord[] = [];
+    let chosenBytes = 0;
     let through = from - 1;
-    outer: for (const batch of splitBatches(bytes)) {
-      for (const record of decodeRecords(batch)) {
-        if (record.offset < from) continue;
-        if (chosen.length >= credit) break outer;
-        through = record.offset;
-        if (!slot.cursor.isAcked(record.offset)) chosen.push(record);
+    for (let i = firstAtOrAfter(records, from); i < records.length; i++) {
+      const record = records[i]!;
+      if (chosen.length >= credit || (chosen.length > 0 && chosenBytes >= this.options.settings.deliveryBytesMax)) break;
+      through = record.offset;
+      if (!slot.cursor.isAcked(record.offset)) {
+        chosen.push(record);
+        chosenBytes += recordBytes(record);
       }
     }
+    // Everything read was handed out: let the buffer go.
+    if (through + 1 >= nextOffset) slot.readAhead = undefined;
     if (through < from) return false;
     const attempts = slot.cursor.markDelivered(
       chosen.map((r) => r.offset),
@@ -555,22 +569,26 @@ export class GroupCoordinator {
     const redelivered = attempts.filter((attempt) => attempt > 1).length;
     if (redelivered > 0) this.options.onRedelivery?.(slot.topic, group.name, redelivered);
     if (chosen.length > 0) {
-      if (this.options.onDelivery !== undefined) {
-        let bytes = 0;
-        for (const record of chosen) {
-          bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-          for (const header of record.headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-        }
-        this.options.onDelivery(slot.topic, group.name, chosen.length, bytes);
-      }
+      this.options.onDelivery?.(slot.topic, group.name, chosen.length, chosenBytes);
       member.sink.records({
         topic: slot.topic,
         partition: slot.partition,
         generation: member.generation,
-        records: chosen.map((record, i) => ({ ...record, deliveryAttempt: attempts[i]! })),
+        records: chosen.map((r, i) => ({ offset: r.offset, timestampMs: r.timestampMs, key: r.key, value: r.value, headers: r.headers, deliveryAttempt: attempts[i]! })),
       });
     }
     return through + 1 >= nextOffset && nextOffset < log.highWatermark;
+  }
+
+  /** The slot's read-ahead records if they cover `from`, else a new read of up to READ_AHEAD_BYTES_MAX from it. */
+  private readAhead(slot: PartitionSlot, log: Partition, from: number): ReadAhead {
+    const cached = slot.readAhead;
+    if (cached !== undefined && cached.log === log && cached.records.length > 0 && cached.records[0]!.offset <= from && from < cached.nextOffset) return cached;
+    const { bytes, nextOffset } = log.read({ fromOffset: from, maxBytes: Math.min(READ_AHEAD_BYTES_MAX, this.options.settings.deliveryBytesMax) });
+    const records: LogRecord[] = [];
+    for (const batch of splitBatches(bytes)) for (const record of decodeRecords(batch)) records.push(record);
+    slot.readAhead = { log, records, nextOffset };
+    return slot.readAhead;
   }
 
   private waitForData(group: GroupState, slot: PartitionSlot, log: Partition, from: number): void {
@@ -755,6 +773,25 @@ export class GroupCoordinator {
     }
     await Promise.all([...this.dirty.keys()].map((name) => this.flushCommits(name)));
   }
+}
+
+/** Index of the first record at or after `offset` (records are in offset order). */
+function firstAtOrAfter(records: readonly LogRecord[], offset: number): number {
+  let low = 0;
+  let high = records.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (records[middle]!.offset < offset) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Payload bytes of a record (key, value, headers), as delivery metrics and budgets count them. */
+function recordBytes(record: LogRecord): number {
+  let bytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  for (const header of record.headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
+  return bytes;
 }
 
 function splitKey(key: string): [string, number] {

@@ -16,7 +16,7 @@
  * The generation increases with every rebalance; a member's acks and commits are accepted only for
  * partitions it owns (or is finishing while revoked).
  */
-import { assert } from '../base/index.js';
+import { type LogRecord, assert } from '../base/index.js';
 import type { AssignmentStrategy, TopicPartition } from './assignor.js';
 import type { PartitionCursor } from './partition-cursor.js';
 
@@ -76,6 +76,20 @@ export interface PartitionSlot {
   blockedBy: 'persisting' | 'dead-lettering' | undefined;
   /** An outstanding wait for new records in the log. */
   waitingForData: AbortController | undefined;
+  /**
+   * Records read from the log and not yet handed out: one read serves many deliveries of a small
+   * in-flight window instead of re-reading (and re-checking) the same batches each time.
+   */
+  readAhead: ReadAhead | undefined;
+}
+
+export interface ReadAhead {
+  /** The log they were read from (a topic re-created under the same name has a new one). */
+  readonly log: object;
+  /** Decoded records in offset order, views into one read's buffer. */
+  readonly records: readonly LogRecord[];
+  /** The offset after the read's last batch. */
+  readonly nextOffset: number;
 }
 
 export class GroupState {

@@ -15,7 +15,7 @@
  *
  * Pure state: no I/O, no timers. Times are passed in; the coordinator persists what changes.
  */
-import { assert } from '../base/index.js';
+import { AssertionError, assert } from '../base/index.js';
 
 export interface InFlightRecord {
   offset: number;
@@ -78,12 +78,14 @@ export class PartitionCursor {
   markDelivered(offsets: readonly number[], throughOffset: number, memberId: string, deadlineMs: number): number[] {
     assert(throughOffset >= this.nextOffset - 1, 'delivery goes forward');
     if (this.retry !== undefined && offsets.includes(this.retry.offset)) this.retry = undefined;
-    const attempts = offsets.map((offset) => {
-      assert(offset >= this.nextOffset && !this.inFlight.has(offset) && !this.isAcked(offset), `offset ${offset} is not deliverable`);
-      const deliveryAttempt = this.failedAttempts(offset) + 1;
+    const attempts = new Array<number>(offsets.length);
+    for (let i = 0; i < offsets.length; i++) {
+      const offset = offsets[i]!;
+      if (offset < this.nextOffset || this.inFlight.has(offset) || this.isAcked(offset)) throw new AssertionError(`offset ${offset} is not deliverable`);
+      const deliveryAttempt = (this.failures.get(offset) ?? 0) + 1;
       this.inFlight.set(offset, { offset, deliveryAttempt, deadlineMs, memberId });
-      return deliveryAttempt;
-    });
+      attempts[i] = deliveryAttempt;
+    }
     this.nextOffset = throughOffset + 1;
     return attempts;
   }

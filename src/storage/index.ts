@@ -8,6 +8,7 @@ export {
   type RetentionOptions,
   type RecoveryReport,
 } from './segment-log.js';
+// The record-batch format the log stores; it lives in base/ because the client builds and reads it too.
 export {
   encodeBatch,
   encodedBatchBytes,
@@ -25,6 +26,6 @@ export {
   type RecordInput,
   type RecordHeader,
   type LogRecord,
-} from './record-batch.js';
+} from '../base/index.js';
 export { type FileIO, type Fd, nodeFileIO } from './file-io.js';
 export { MemoryFileIO, type CrashOptions } from './memory-file-io.js';

@@ -9,12 +9,12 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_LENGTH_PREFIX_BYTES,
   BATCH_MAGIC,
-  Field,
+  BatchField as Field,
   type BatchHeader,
   type BatchProblem,
   batchNextOffset,
   checkBatch,
-} from './record-batch.js';
+} from '../base/index.js';
 
 const SCAN_WINDOW_BYTES = 1024 * 1024;
 

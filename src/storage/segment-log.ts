@@ -26,7 +26,7 @@ import { type Clock, type Logger, type Offset, type Timer, asOffset, assert, sil
 import type { LogConfig } from '../config.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import { type FileIO, nodeFileIO } from './file-io.js';
-import { BATCH_HEADER_BYTES, BATCH_MAGIC, type BatchHeader, batchNextOffset, decodeRecords, readBatchHeader, setBaseOffset } from './record-batch.js';
+import { BATCH_HEADER_BYTES, BATCH_MAGIC, type BatchHeader, batchNextOffset, decodeRecords, readBatchHeader, setBaseOffset } from '../base/index.js';
 import { Segment, parseSegmentFileName, type SegmentLimits } from './segment.js';
 
 export interface SegmentLogOptions {

@@ -16,7 +16,7 @@ import type { FileIO, Fd } from './file-io.js';
 import { readAt, readWholeFile, writeFileDurably } from './file-io.js';
 import { OffsetIndex, decodeOffsetIndex } from './offset-index.js';
 import { TimeIndex, decodeTimeIndex } from './time-index.js';
-import { type BatchHeader, BATCH_HEADER_BYTES, batchNextOffset, checkBatch, readBatchHeader } from './record-batch.js';
+import { type BatchHeader, BATCH_HEADER_BYTES, batchNextOffset, checkBatch, readBatchHeader } from '../base/index.js';
 import { findValidBatchAfter, scanBatches, type ScanProblem } from './scan.js';
 
 const OFFSET_DIGITS = 20;

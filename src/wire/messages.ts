@@ -28,6 +28,11 @@ export interface PartitionRecords {
   partition: number;
   records: Record[];
   baseSequence: number;
+  /**
+   * Instead of `records`: one record batch in the log's format (base/record-batch.ts), producer id,
+   * epoch and base sequence in its header. Absent or empty when `records` are used.
+   */
+  recordBatch?: Buffer;
 }
 
 export interface ProduceRequest {
@@ -231,6 +236,8 @@ export interface JoinGroup {
   strategy: string;
   /** "earliest" (default) or "latest"; empty for the default. */
   startFrom: string;
+  /** Deliveries carry `recordBatch` instead of `records`. */
+  recordBatches?: boolean;
 }
 
 /** Offsets `first` to `last`, both included. */
@@ -329,6 +336,10 @@ export interface Delivery {
   partition: number;
   generation: number;
   records: DeliveredRecord[];
+  /** With `JoinGroup.recordBatches`: one record batch in the log's format, at consecutive offsets. */
+  recordBatch?: Buffer;
+  /** Delivery attempt of each record of `recordBatch`; empty when every one is 1. */
+  deliveryAttempts?: number[];
 }
 
 export interface CommitResult {

@@ -3,7 +3,7 @@
  * (negative numbers, missing oneofs, fields the client fills in for you). The outcome keeps the
  * gRPC status and the trailers as the server sent them.
  */
-import { Client, credentials, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { Client, type ClientDuplexStream, credentials, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import { ERROR_CODE_TRAILER, RETRIABLE_TRAILER, RETRY_AFTER_MS_TRAILER } from '../../src/wire/index.js';
 
 export interface RawOutcome<Res> {
@@ -38,6 +38,11 @@ export class RawClient {
         });
       });
     });
+  }
+
+  /** A bidirectional stream (Consume, ProduceStream) with hand-built messages. */
+  bidi<Req, Res>(method: MethodDefinition<Req, Res>): ClientDuplexStream<Req, Res> {
+    return this.channel.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new Metadata(), {});
   }
 
   close(): void {

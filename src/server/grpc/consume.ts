@@ -13,12 +13,17 @@
  * member (session expired, fenced by a rejoin), the stream ends with that status. At shutdown the
  * member leaves and the stream ends with SHUTTING_DOWN.
  *
+ * Deliveries go out as one message per record, or, when the member joined with `record_batches`
+ * (the TypeScript client does), as record batches in the log's format: one buffer per run of
+ * consecutive offsets, with the delivery attempts only when one is a redelivery.
+ *
  * Bounds: deliveries are bounded by the member's in-flight window (the coordinator sends no more
  * unacknowledged records than `in_flight_max`), and an ack's ranges may cover at most
  * `memberInFlightMax` offsets.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { DeliveredRecordEvent, MemberSink, TopicPartition } from '../../broker.js';
+import { encodeBatch } from '../../base/index.js';
+import type { DeliveredRecord, DeliveredRecordEvent, MemberSink, TopicPartition } from '../../broker.js';
 import { BrokerError, type ErrorCode, isBrokerError } from '../../errors.js';
 import type * as wire from '../../wire/index.js';
 import { type HandlerContext, shuttingDown } from './context.js';
@@ -27,11 +32,46 @@ import { describeFailure, toWireError } from './status.js';
 
 const STRATEGIES = new Set(['sticky', 'range', 'round-robin']);
 
+function toWireRecord(r: DeliveredRecord): wire.DeliveredRecord {
+  return {
+    offset: r.offset,
+    timestampMs: r.timestampMs,
+    ...(r.key === null ? {} : { key: r.key }),
+    ...(r.value === null ? {} : { value: r.value }),
+    headers: r.headers.map((h) => ({ key: h.key, ...(h.value === null ? {} : { value: h.value }) })),
+    deliveryAttempt: r.deliveryAttempt,
+  };
+}
+
+/** Splits delivered records (ascending offsets) into runs of consecutive offsets: a record batch holds one run. */
+function consecutiveRuns(records: readonly DeliveredRecord[]): DeliveredRecord[][] {
+  const runs: DeliveredRecord[][] = [];
+  let run: DeliveredRecord[] = [];
+  for (const record of records) {
+    if (run.length > 0 && record.offset !== run[run.length - 1]!.offset + 1) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(record);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/** One run of records as a record batch at their offsets, with their attempts when any is a redelivery. */
+function packRecords(run: readonly DeliveredRecord[]): Pick<wire.Delivery, 'records' | 'recordBatch' | 'deliveryAttempts'> {
+  const recordBatch = encodeBatch({ records: run, baseOffset: run[0]!.offset });
+  const deliveryAttempts = run.some((r) => r.deliveryAttempt !== 1) ? run.map((r) => r.deliveryAttempt) : [];
+  return { records: [], recordBatch, deliveryAttempts };
+}
+
 export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire.ConsumeRequest, wire.ConsumeEvent>): void {
   const { broker, settings } = ctx;
   const peer = call.getPeer();
   let member: { group: string; memberId: string } | undefined;
   let held: wire.ConsumeEvent[] | undefined = [];
+  /** The member asked for deliveries as record batches (JoinGroup.record_batches). */
+  let recordBatches = false;
   let finished = false;
 
   const send = (event: wire.ConsumeEvent): void => {
@@ -50,22 +90,10 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
 
   const sink: MemberSink = {
     assignment: (event: { generation: number; partitions: TopicPartition[] }) => send({ assignment: { generation: event.generation, partitions: event.partitions } }),
-    records: (event: DeliveredRecordEvent) =>
-      send({
-        delivery: {
-          topic: event.topic,
-          partition: event.partition,
-          generation: event.generation,
-          records: event.records.map((r) => ({
-            offset: r.offset,
-            timestampMs: r.timestampMs,
-            ...(r.key === null ? {} : { key: r.key }),
-            ...(r.value === null ? {} : { value: r.value }),
-            headers: r.headers.map((h) => ({ key: h.key, ...(h.value === null ? {} : { value: h.value }) })),
-            deliveryAttempt: r.deliveryAttempt,
-          })),
-        },
-      }),
+    records: (event: DeliveredRecordEvent) => {
+      if (!recordBatches) return send({ delivery: { topic: event.topic, partition: event.partition, generation: event.generation, records: event.records.map(toWireRecord) } });
+      for (const run of consecutiveRuns(event.records)) send({ delivery: { topic: event.topic, partition: event.partition, generation: event.generation, ...packRecords(run) } });
+    },
     closed: (reason: { code: string; message: string }) => {
       member = undefined;
       end(new BrokerError(reason.code as ErrorCode, reason.message));
@@ -95,6 +123,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     const ackTimeoutMs = optional(request.ackTimeoutMs, 'ack_timeout_ms');
     const inFlightMax = optional(request.inFlightMax, 'in_flight_max');
     const retryBackoffMs = optional(request.retryBackoffMs, 'retry_backoff_ms');
+    recordBatches = request.recordBatches === true;
     const joined = broker.groups.join(
       {
         group: requireName(request.group, 'group'),

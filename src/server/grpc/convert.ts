@@ -5,6 +5,7 @@
  * rest (limits, partition numbers, offsets in range) with its own errors.
  */
 import type { FetchResult, OffsetSpec, ProduceRecord, ProduceRequest, ProduceResult, TopicDescription } from '../../broker.js';
+import { AssertionError, type LogRecord, checkBatch, decodeRecords } from '../../base/index.js';
 import type * as wire from '../../wire/index.js';
 import { invalidField } from './status.js';
 
@@ -43,6 +44,7 @@ export function decodeProduceRequest(request: wire.ProduceRequest): ProduceReque
   if (request.producerId === 0 && request.producerEpoch !== 0) throw invalidField('producer_epoch', 'is set without a producer_id');
   const partitions = request.partitions.map((group, index) => {
     nonNegativeInteger(group.partition, `partitions[${index}].partition`);
+    if (group.recordBatch !== undefined && group.recordBatch.length > 0) return decodeRecordBatch(request, group.recordBatch, group, `partitions[${index}]`);
     return {
       partition: group.partition,
       records: group.records.map((record, i) => decodeRecord(record, `partitions[${index}].records[${i}]`)),
@@ -56,6 +58,35 @@ export function decodeProduceRequest(request: wire.ProduceRequest): ProduceReque
     ...(request.partition !== undefined && request.partition >= 0 ? { partition: request.partition } : {}),
     ...(request.producerId > 0 ? { producer: { producerId: request.producerId, producerEpoch: request.producerEpoch } } : {}),
   };
+}
+
+/**
+ * A partition's records sent as one record batch (the log's format). Its checksum and structure are
+ * checked here, its records' limits by the broker like any others; the records are views into the
+ * request's bytes (no copy).
+ */
+function decodeRecordBatch(request: wire.ProduceRequest, bytes: Buffer, group: wire.PartitionRecords, field: string): NonNullable<ProduceRequest['partitions']>[number] {
+  const batchField = `${field}.record_batch`;
+  if (group.records.length > 0) throw invalidField(`${field}.records`, 'must be empty when record_batch is set');
+  const check = checkBatch(bytes, 0, bytes.length);
+  if (!check.ok) throw invalidField(batchField, `is not a valid record batch (${check.problem})`, { problem: check.problem });
+  const { header } = check;
+  if (header.batchBytes !== bytes.length) throw invalidField(batchField, `holds ${bytes.length} bytes, its header says ${header.batchBytes}`);
+  const idempotent = request.producerId > 0;
+  if (idempotent ? header.producerId !== request.producerId || header.producerEpoch !== request.producerEpoch : header.producerId !== -1) {
+    throw invalidField(batchField, `carries producer ${header.producerId} epoch ${header.producerEpoch}, the request producer ${request.producerId} epoch ${request.producerEpoch}`);
+  }
+  if (idempotent && header.baseSequence < 0) throw invalidField(batchField, 'needs a base sequence from an idempotent producer');
+  let records: LogRecord[];
+  try {
+    records = decodeRecords(bytes);
+  } catch (error) {
+    // A valid checksum over malformed records: the sender's encoder is wrong, not our log.
+    if (error instanceof AssertionError) throw invalidField(batchField, `holds a malformed record: ${error.message}`);
+    throw error;
+  }
+  for (const record of records) if (record.timestampMs < 0) throw invalidField(batchField, `holds a record with timestamp ${record.timestampMs}`);
+  return { partition: group.partition, records, baseSequence: idempotent ? header.baseSequence : 0 };
 }
 
 export function encodeProduceResult(correlationId: number, result: ProduceResult): wire.ProduceResponse {

@@ -11,7 +11,7 @@ import {
   readBatchHeader,
   splitBatches,
   type RecordInput,
-} from '../../../src/storage/index.js';
+} from '../../../src/base/index.js';
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
 const recordArb: fc.Arbitrary<RecordInput> = fc.record({

@@ -1,5 +1,7 @@
 /**
  * The record-batch format: the unit written to segment files, sent on the wire and verified on read.
+ * It lives in base because both sides of the wire use it: the log (storage/) stores these batches and
+ * the client builds and reads them (produce requests and fetch answers carry them as bytes).
  *
  * Batch layout, big-endian. `baseOffset` and `batchLength` sit outside the checksum so the log can
  * stamp the offset a batch gets at append time without re-checksumming it; recovery checks offsets
@@ -37,7 +39,9 @@
  * | headerCount    | varint       |                                                |
  * | headers        | headerCount times: keyLength varint, key (UTF-8), valueLength varint (-1 null), value |
  */
-import { assert, crc32, type Offset, asOffset } from '../base/index.js';
+import { assert } from './assert.js';
+import { crc32 } from './checksum.js';
+import { type Offset, asOffset } from './ids.js';
 
 export const BATCH_MAGIC = 1;
 
@@ -207,12 +211,8 @@ export function planBatches(records: readonly RecordInput[], batchBytesMax: numb
   let currentBytes = BATCH_HEADER_BYTES;
   let firstTimestampMs = 0;
   for (const record of records) {
-    const sizeIn = (first: number, index: number): number => {
-      const body = recordBodyBytes(record, record.timestampMs - first, index);
-      return varintBytes(body) + body;
-    };
     if (current.length > 0) {
-      const bytes = sizeIn(firstTimestampMs, current.length);
+      const bytes = framedRecordBytes(record, firstTimestampMs, current.length);
       if (currentBytes + bytes <= batchBytesMax) {
         current.push(record);
         currentBytes += bytes;
@@ -220,7 +220,7 @@ export function planBatches(records: readonly RecordInput[], batchBytesMax: numb
       }
       groups.push(current);
     }
-    const alone = BATCH_HEADER_BYTES + sizeIn(record.timestampMs, 0);
+    const alone = BATCH_HEADER_BYTES + framedRecordBytes(record, record.timestampMs, 0);
     if (alone > batchBytesMax) return undefined;
     current = [record];
     currentBytes = alone;
@@ -228,6 +228,12 @@ export function planBatches(records: readonly RecordInput[], batchBytesMax: numb
   }
   if (current.length > 0) groups.push(current);
   return groups;
+}
+
+/** Bytes a record takes in a batch whose first timestamp is `firstTimestampMs`, at `index`, length prefix included. */
+function framedRecordBytes(record: RecordInput, firstTimestampMs: number, index: number): number {
+  const body = recordBodyBytes(record, record.timestampMs - firstTimestampMs, index);
+  return varintBytes(body) + body;
 }
 
 /** Encodes records into one checksummed batch. The batch must hold at least one record. */

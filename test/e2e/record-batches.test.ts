@@ -1,0 +1,119 @@
+/**
+ * The record-batch forms of the wire (PartitionRecords.record_batch, Delivery.record_batch): what a
+ * client in another language relies on when it builds or reads the log's format itself, and the
+ * per-record forms that stay for clients that do not.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crc32, decodeRecords, encodeBatch, type RecordInput } from '../../src/base/index.js';
+import type { SluiceClient } from '../../src/client/index.js';
+import { GrpcStatus } from '../../src/errors.js';
+import { type ConsumeEvent, type ConsumeRequest, type ProduceRequest, brokerService } from '../../src/wire/index.js';
+import { type TestBroker, startTestBroker, text, waitUntil } from '../helpers/broker.js';
+import { RawClient } from '../helpers/grpc-raw.js';
+
+const record = (value: string, timestampMs = 1_700_000_000_000): RecordInput => ({ key: Buffer.from('k'), value: Buffer.from(value), headers: [{ key: 'h', value: Buffer.from('v') }], timestampMs });
+
+function produceRequest(recordBatch: Buffer, extra: Partial<ProduceRequest> = {}): ProduceRequest {
+  return { topic: 'rb', records: [], partitions: [{ partition: 0, baseSequence: 0, records: [], recordBatch }], producerId: 0, producerEpoch: 0, correlationId: 1, clientId: '', ...extra };
+}
+
+/** Rewrites a batch's checksum after its bytes were changed on purpose. */
+function resealed(batch: Buffer): Buffer {
+  batch.writeUInt32BE(crc32(batch.subarray(16)), 12);
+  return batch;
+}
+
+describe('record batches on the wire', () => {
+  let env: TestBroker;
+  let client: SluiceClient;
+  let raw: RawClient;
+
+  beforeAll(async () => {
+    env = await startTestBroker();
+    client = await env.client();
+    await client.createTopic({ name: 'rb', partitionCount: 1 });
+    raw = new RawClient(env.address);
+  });
+
+  afterAll(async () => {
+    raw.close();
+    await env.stop();
+  });
+
+  it('appends a batch built by hand with its own timestamps, offsets assigned by the broker', async () => {
+    const batch = encodeBatch({ records: [record('a', 1_700_000_000_000), record('b', 1_700_000_000_005)], baseOffset: 4242 });
+    const outcome = await raw.unary(brokerService.Produce, produceRequest(batch));
+    expect(outcome.error).toBeUndefined();
+    const append = outcome.response!.appends[0]!;
+    expect(append).toMatchObject({ partition: 0, recordCount: 2 });
+    const fetched = await client.fetch({ topic: 'rb', partition: 0, offset: append.baseOffset });
+    expect(fetched.records.map((r) => [r.offset, text(r.value), r.timestampMs, r.headers[0]?.key])).toEqual([
+      [append.baseOffset, 'a', 1_700_000_000_000, 'h'],
+      [append.baseOffset + 1, 'b', 1_700_000_000_005, 'h'],
+    ]);
+  });
+
+  it('refuses a damaged or inconsistent batch with INVALID_ARGUMENT naming the field, writing nothing', async () => {
+    const before = (await client.describeTopic('rb')).partitions[0]!.logEndOffset;
+    const good = (): Buffer => encodeBatch({ records: [record('x'), record('y')] });
+    const flipped = good();
+    flipped[flipped.length - 1]! ^= 0xff;
+    const malformed = good();
+    // The first record's key length (after its length, attributes and two deltas) says 100 bytes: past the record.
+    malformed[60 + 4] = 200;
+    const cases: { name: string; request: ProduceRequest; message: RegExp }[] = [
+      { name: 'checksum mismatch', request: produceRequest(flipped), message: /bad-crc/ },
+      { name: 'bytes after the batch', request: produceRequest(Buffer.concat([good(), Buffer.alloc(3)])), message: /header says/ },
+      { name: 'a malformed record behind a valid checksum', request: produceRequest(resealed(malformed)), message: /malformed record/ },
+      { name: 'a producer id without an idempotent request', request: produceRequest(encodeBatch({ records: [record('x')], producerId: 7, producerEpoch: 0, baseSequence: 0 })), message: /producer 7/ },
+      {
+        name: 'a batch whose producer differs from the request',
+        request: produceRequest(encodeBatch({ records: [record('x')], producerId: 7, producerEpoch: 0, baseSequence: 0 }), { producerId: 8 }),
+        message: /producer 7 epoch 0, the request producer 8/,
+      },
+      { name: 'records and a batch together', request: { ...produceRequest(good()), partitions: [{ partition: 0, baseSequence: 0, records: [{ headers: [] }], recordBatch: good() }] }, message: /must be empty/ },
+    ];
+    for (const { name, request, message } of cases) {
+      const outcome = await raw.unary(brokerService.Produce, request);
+      expect(outcome.error?.code, name).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(outcome.errorCode, name).toBe('INVALID_ARGUMENT');
+      expect(outcome.error?.details, name).toMatch(message);
+    }
+    expect((await client.describeTopic('rb')).partitions[0]!.logEndOffset).toBe(before);
+  });
+
+  it('delivers to a group member as a record batch when it asks, and as one message per record otherwise', async () => {
+    await client.createTopic({ name: 'rb-deliver', partitionCount: 1 });
+    await client.produce({ topic: 'rb-deliver', partition: 0, records: [1, 2, 3].map((n) => ({ key: `k${n}`, value: `v${n}`, headers: [{ key: 'n', value: String(n) }] })) });
+    const deliveries = async (group: string, recordBatches: boolean): Promise<ConsumeEvent['delivery'][]> => {
+      const call = raw.bidi<ConsumeRequest, ConsumeEvent>(brokerService.Consume);
+      const seen: ConsumeEvent['delivery'][] = [];
+      call.on('data', (event: ConsumeEvent) => {
+        if (event.delivery) seen.push(event.delivery);
+      });
+      call.on('error', () => undefined);
+      call.write({
+        join: { group, topics: ['rb-deliver'], clientId: 'raw', instanceId: '', sessionTimeoutMs: 0, ackTimeoutMs: 0, inFlightMax: 0, retryBackoffMs: 0, strategy: '', startFrom: '', recordBatches },
+      });
+      await waitUntil(() => seen.reduce((n, d) => n + (d!.records.length || (d!.recordBatch?.length ? decodeRecords(d!.recordBatch).length : 0)), 0) === 3, 10_000, 'three records delivered');
+      call.cancel();
+      return seen;
+    };
+
+    const perRecord = await deliveries('per-record', false);
+    expect(perRecord.every((d) => d!.recordBatch === undefined || d!.recordBatch.length === 0)).toBe(true);
+    const messages = perRecord.flatMap((d) => d!.records);
+    expect(messages.map((r) => [r.offset, text(r.value ?? null), r.deliveryAttempt, r.headers[0]?.key])).toEqual([
+      [0, 'v1', 1, 'n'],
+      [1, 'v2', 1, 'n'],
+      [2, 'v3', 1, 'n'],
+    ]);
+
+    const batched = await deliveries('batched', true);
+    expect(batched.every((d) => d!.records.length === 0 && d!.deliveryAttempts!.length === 0)).toBe(true);
+    const decoded = batched.flatMap((d) => decodeRecords(d!.recordBatch!));
+    expect(decoded.map((r) => [r.offset, text(r.value), text(r.key), r.timestampMs, r.headers[0]?.key])).toEqual(
+      messages.map((m) => [m.offset, text(m.value ?? null), text(m.key ?? null), m.timestampMs, m.headers[0]?.key]),
+    );
+  });
+});
