@@ -13,12 +13,13 @@
  *
  * It stops, exiting 0, after `--max N` records, after `--idle-timeout-ms T` without a new record,
  * on SIGINT/SIGTERM, or when standard output is closed (`| head`). Output formats: output.ts.
+ *
+ * `--group G` is a consumer-group member instead: the client library's Consumer (consumeInGroup).
  */
 import { type Command, Option } from 'commander';
-import type { OffsetSpec, SluiceClient } from '../client/index.js';
-import { type BrokerOptions, type CliIo, addBrokerOption, integerOption, timestampOption, usageError, withClient } from './context.js';
+import { DEFAULT_RETRY_POLICY, type OffsetSpec, type RetryPolicy, type SluiceClient, type SluiceError, isSluiceError, retryDelayMs, sleep } from '../client/index.js';
+import { type BrokerOptions, type CliIo, addBrokerOption, integerOption, sluiceFor, timestampOption, usageError, withClient } from './context.js';
 import { OUTPUT_FORMATS, type OutputFormat, OutputSink, type RecordFormatOptions, formatRecord } from './output.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy, isRetriable, retryDelayMs, sleep } from './retry.js';
 
 interface ConsumeOptions extends BrokerOptions {
   group?: string;
@@ -53,13 +54,12 @@ export function registerConsumeCommand(program: Command, io: CliIo): void {
       .option('--idle-timeout-ms <ms>', 'exit after this long without a new record', integerOption(1))
       .addOption(new Option('--format <format>', 'text: the value, one per line; json: one object per record per line').choices(OUTPUT_FORMATS).default('text'))
       .option('--key-separator <sep>', 'text format: print key<sep>value')
-      .option('--retries <count>', 'reopen a failed partition stream this many times in a row', integerOption(0, 100), DEFAULT_RETRY_POLICY.retriesMax),
+      .option('--retries <count>', 'reopen a failed partition stream (with --group: rejoin after a lost session) this many times in a row', integerOption(0, 100), DEFAULT_RETRY_POLICY.retriesMax),
   ).action(async (topic: string, options: ConsumeOptions) => {
     if (options.offset !== undefined && options.partition === undefined) throw usageError('--offset needs --partition (offsets are per partition)');
     if (options.keySeparator !== undefined && options.format !== 'text') throw usageError('--key-separator applies to --format text only');
     if (options.group !== undefined) {
-      const group = options.group;
-      await withClient(options, (client) => consumeInGroup({ client, topic, group, options, sink: new OutputSink(io.stdout) }));
+      await consumeInGroup({ topic, group: options.group, options, sink: new OutputSink(io.stdout) });
       return;
     }
     await withClient(options, async (client) => {
@@ -122,7 +122,7 @@ async function tail(input: { client: SluiceClient; topic: string; starts: readon
         }
       } catch (error) {
         if (stop.signal.aborted) return;
-        if (!isRetriable(error) || failures >= policy.retriesMax) throw error;
+        if (!isSluiceError(error) || !error.retriable || failures >= policy.retriesMax) throw error;
         failure = error;
       }
       if (stop.signal.aborted) return;
@@ -153,22 +153,26 @@ async function tail(input: { client: SluiceClient; topic: string; starts: readon
 }
 
 /**
- * `--group`: joins the group and prints each delivered record, acknowledging it once printed. A
- * new group starts at the log start (`--from-beginning` is then the default). Stops after `--max`
- * (records delivered beyond it are not acknowledged: they go back when the member leaves), after
+ * `--group`: joins the group with the client library's Consumer and prints each delivered record,
+ * one at a time; a record is acknowledged once printed. A new group starts at the log start
+ * (`--from-beginning` is then the default). A session lost to a retriable error (the broker
+ * restarting) is joined again after a backoff, `--retries` times in a row; the group resumes from
+ * what was acknowledged. Stops after `--max` (records delivered beyond it are not acknowledged:
+ * they go back when the member leaves, without counting a failed attempt), after
  * `--idle-timeout-ms`, on SIGINT/SIGTERM or a closed pipe; then leaves the group cleanly.
  */
-async function consumeInGroup(input: { client: SluiceClient; topic: string; group: string; options: ConsumeOptions; sink: OutputSink }): Promise<void> {
-  const { client, topic, group, options, sink } = input;
+async function consumeInGroup(input: { topic: string; group: string; options: ConsumeOptions; sink: OutputSink }): Promise<void> {
+  const { topic, group, options, sink } = input;
   const max = options.max ?? Number.POSITIVE_INFINITY;
   const format: RecordFormatOptions = { format: options.format, topic, ...(options.keySeparator === undefined ? {} : { keySeparator: options.keySeparator }) };
-  const session = await client.consume({ group, topics: [topic] });
+  const consumer = sluiceFor(options).consumer({ groupId: group, topics: [topic], reconnect: { retriesMax: options.retries } });
+  let crashed: SluiceError | undefined;
+  consumer.on('crash', ({ error }) => (crashed = error));
+  const stopped = new Promise<void>((resolve) => consumer.on('stop', () => resolve()));
   let idleTimer: NodeJS.Timeout | undefined;
-  let stopped = false;
   const stop = (): void => {
-    stopped = true;
     clearTimeout(idleTimer);
-    void session.leave();
+    void consumer.disconnect();
   };
   const restartIdleTimer = (): void => {
     if (options.idleTimeoutMs === undefined) return;
@@ -177,30 +181,26 @@ async function consumeInGroup(input: { client: SluiceClient; topic: string; grou
   };
   for (const signal of STOP_SIGNALS) process.on(signal, stop);
   sink.closed.addEventListener('abort', stop, { once: true });
-  restartIdleTimer();
   let printed = 0;
   try {
-    if (max === 0) stop();
-    for await (const event of session.events()) {
-      if (stopped) break;
-      if (event.type !== 'records') continue;
-      restartIdleTimer();
-      const done: number[] = [];
-      for (const record of event.records) {
-        if (printed >= max || stopped) break;
-        await sink.write(formatRecord(event.partition, record, format));
-        printed++;
-        done.push(record.offset);
-      }
-      session.ack(event, done);
-      if (printed >= max) stop();
-    }
+    await consumer.connect();
+    if (max === 0) return;
+    // One partition at a time, so records print one by one; `stop` starts no further handler.
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        restartIdleTimer();
+        const record = { offset: message.offset, timestampMs: message.timestamp, key: message.key, value: message.value, headers: message.headers, deliveryAttempt: message.deliveryAttempt };
+        await sink.write(formatRecord(partition, record, format));
+        if (++printed >= max) stop();
+      },
+    });
+    restartIdleTimer();
+    await stopped;
   } finally {
     clearTimeout(idleTimer);
     for (const signal of STOP_SIGNALS) process.off(signal, stop);
     sink.closed.removeEventListener('abort', stop);
-    await session.leave();
+    await consumer.disconnect();
   }
-  const error = await session.ended;
-  if (error !== undefined && !stopped) throw error;
+  if (crashed !== undefined) throw crashed;
 }

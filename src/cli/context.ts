@@ -5,7 +5,7 @@
  * `SluiceError`s; output.ts prints both the same way (`error: <CODE>: <message>`).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { SluiceClient } from '../client/index.js';
+import { Sluice, SluiceClient } from '../client/index.js';
 
 export const DEFAULT_BROKER = '127.0.0.1:7070';
 export const BROKER_ENV = 'SLUICE_BROKER';
@@ -63,8 +63,9 @@ export function addBrokerOption(command: Command): Command {
 }
 
 /**
- * Runs `action` with a client connected to `--broker`, closing it afterwards whatever happens. The
- * client does no retries; commands that retry do it themselves (retry.ts).
+ * Runs `action` with a low-level client connected to `--broker`, closing it afterwards whatever
+ * happens. The client does no retries; the commands that retry take their schedule from the client
+ * library (`retryDelayMs`, `sleep`).
  */
 export async function withClient<T>(options: BrokerOptions, action: (client: SluiceClient) => Promise<T>): Promise<T> {
   const client = await SluiceClient.connect({ broker: options.broker, clientId: CLI_CLIENT_ID, connectTimeoutMs: CONNECT_TIMEOUT_MS });
@@ -73,6 +74,16 @@ export async function withClient<T>(options: BrokerOptions, action: (client: Slu
   } finally {
     client.close();
   }
+}
+
+/**
+ * The client library for `--broker` (`produce`, `consume --group` and `work` use its Producer and
+ * Consumer). Each producer or consumer opens its own connection on first use; commands call its
+ * `connect()` first, so a broker that does not answer fails the command within CONNECT_TIMEOUT_MS
+ * instead of being retried.
+ */
+export function sluiceFor(options: BrokerOptions): Sluice {
+  return new Sluice({ brokers: [options.broker], clientId: CLI_CLIENT_ID, connectTimeoutMs: CONNECT_TIMEOUT_MS });
 }
 
 // ---- option parsers (commander calls them; InvalidArgumentError becomes a usage error) ----

@@ -128,9 +128,23 @@ export function formatRecord(partition: number, record: ConsumedRecord & { deliv
 
 // ---- produce report ----
 
-/** `lines 3-7` or `line 3`. */
-export function formatLineRange(firstLine: number, lastLine: number): string {
-  return firstLine === lastLine ? `line ${firstLine}` : `lines ${firstLine}-${lastLine}`;
+/** Ranges shown in a produce report before the rest is only counted. */
+const LINE_RANGES_SHOWN_MAX = 20;
+
+/** Input line numbers as `line 3`, `lines 3-7` or `lines 1-2, 5, 7-9` (and `... (N more)` past 20 ranges). */
+export function formatLineRanges(lineNumbers: readonly number[]): string {
+  const sorted = [...lineNumbers].sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const line of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && line <= last[1] + 1) last[1] = Math.max(last[1], line);
+    else ranges.push([line, line]);
+  }
+  const [first] = ranges;
+  if (ranges.length === 1 && first !== undefined && first[0] === first[1]) return `line ${first[0]}`;
+  const shown = ranges.slice(0, LINE_RANGES_SHOWN_MAX).map(([from, to]) => (from === to ? String(from) : `${from}-${to}`));
+  const more = ranges.length > LINE_RANGES_SHOWN_MAX ? ` ... (${ranges.slice(LINE_RANGES_SHOWN_MAX).reduce((sum, [from, to]) => sum + to - from + 1, 0)} more)` : '';
+  return `lines ${shown.join(', ')}${more}`;
 }
 
 // ---- the sink ----

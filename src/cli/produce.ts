@@ -1,26 +1,29 @@
 /**
- * `sluice produce TOPIC`: one record per line of standard input.
+ * `sluice produce TOPIC`: one record per line of standard input, sent by the client library's
+ * Producer (README "Client library": batching, in-flight bound, idempotent retries in order).
  *
  * A line's bytes are the value as they are (no decoding); the line ending (`\n` or `\r\n`) is not
  * part of it, and an empty line is a record with an empty value. `--key K` gives every record the
  * key K; `--key-separator SEP` splits each line at its first SEP into key and value, and a line
  * without SEP stops the command (INVALID_INPUT) instead of silently sending it without a key.
  *
- * Lines are batched (up to `--batch-records-max` records or `--batch-bytes-max` bytes per request;
- * a batch that is not full goes out when no more input arrives within a few milliseconds, so typed
- * lines are sent as they are typed) and sent by the BatchProducer (producer.ts: bounded in-flight
- * window, retries). The first batch that fails for good stops the reading; what was sent is waited
- * for, each failed batch is reported with its input lines, and the exit code is 1.
+ * Consecutive lines read together (up to a batch's worth) are one `send`, so a failure names the
+ * lines of the send that failed (one `send` per line would cost three times the CPU); the Producer
+ * batches them by partition. Reading pauses while the lines sent and not yet settled fill the window,
+ * `--in-flight-max` + 1 batches' worth of records or bytes (the Producer's buffer has the same
+ * bound), so memory stays bounded however long the input is. The first send that fails for good
+ * stops the reading; what was sent is waited for, the lines not acknowledged are reported with their
+ * errors, and the exit code is 1.
  */
 import { type Command, Option } from 'commander';
-import type { HeaderInput, ProducerRecord } from '../client/index.js';
+import type { HeaderInput, Producer, ProducerMessage } from '../client/index.js';
+import { DEFAULT_RETRY_POLICY } from '../client/index.js';
 import { BROKER_SETTINGS } from '../config.js';
-import { type BrokerOptions, type CliIo, CliError, addBrokerOption, integerOption, keyValueOption, usageError, withClient } from './context.js';
-import { formatError, formatLineRange } from './output.js';
-import { BatchProducer, type LineBatch } from './producer.js';
-import { DEFAULT_RETRY_POLICY } from './retry.js';
+import { type BrokerOptions, type CliIo, CliError, addBrokerOption, integerOption, keyValueOption, sluiceFor, usageError } from './context.js';
+import { formatError, formatLineRanges } from './output.js';
 
-interface ProduceOptions extends BrokerOptions {
+/** What shapes the records and the window (the command's options without the connection ones). */
+export interface LineOptions {
   key?: string;
   keySeparator?: string;
   partition?: number;
@@ -28,17 +31,20 @@ interface ProduceOptions extends BrokerOptions {
   batchRecordsMax: number;
   batchBytesMax: number;
   inFlightMax: number;
+}
+
+interface ProduceOptions extends BrokerOptions, LineOptions {
   retries: number;
 }
 
 const DEFAULT_BATCH_RECORDS_MAX = 500;
 const DEFAULT_BATCH_BYTES_MAX = 1024 * 1024;
 const DEFAULT_IN_FLIGHT_MAX = 4;
-/** A batch that is not full is sent when no input arrived for this long. */
+/** A batch that is not full is sent this long after its first line. */
 const LINGER_MS = 5;
 /** No broker accepts a record larger than the largest recordBytesMax, so no line may be longer. */
 const LINE_BYTES_MAX = BROKER_SETTINGS.recordBytesMax.max;
-/** Counted per record on top of its key, value and headers (offsets, lengths, timestamp). */
+/** Counted per record on top of its key, value and headers: at least the Producer's own estimate, so its buffer never waits on ours. */
 const RECORD_OVERHEAD_BYTES = 32;
 
 export function registerProduceCommand(program: Command, io: CliIo): void {
@@ -49,102 +55,190 @@ export function registerProduceCommand(program: Command, io: CliIo): void {
       .argument('<topic>', 'topic name')
       .addOption(new Option('--key <key>', 'the key of every record').conflicts('keySeparator'))
       .option('--key-separator <sep>', 'split each line at its first <sep> into key and value')
-      .option('--partition <partition>', 'send every record to this partition (default: the broker routes by key)', integerOption(0))
+      .option('--partition <partition>', 'send every record to this partition (default: by key, keyless records stick to a partition)', integerOption(0))
       .option('--header <key=value>', 'a header on every record (repeatable)', keyValueOption)
       .option('--batch-records-max <count>', 'records per produce request, at most', integerOption(1), DEFAULT_BATCH_RECORDS_MAX)
       .option('--batch-bytes-max <bytes>', 'bytes per produce request, at most (a larger record goes alone)', integerOption(1), DEFAULT_BATCH_BYTES_MAX)
-      .option('--in-flight-max <count>', 'requests unanswered at once, at most (1 keeps input order in every case)', integerOption(1, 4096), DEFAULT_IN_FLIGHT_MAX)
+      .option('--in-flight-max <count>', 'requests unanswered at once, at most', integerOption(1, 4096), DEFAULT_IN_FLIGHT_MAX)
       .option('--retries <count>', 'retries of a request refused with a retriable error', integerOption(0, 100), DEFAULT_RETRY_POLICY.retriesMax),
   ).action(async (topic: string, options: ProduceOptions) => {
     if (options.keySeparator === '') throw usageError('--key-separator must not be empty');
-    await withClient(options, (client) => {
-      const producer = new BatchProducer({
-        client,
-        topic,
-        ...(options.partition === undefined ? {} : { partition: options.partition }),
-        inFlightMax: options.inFlightMax,
-        retry: { ...DEFAULT_RETRY_POLICY, retriesMax: options.retries },
-      });
-      return produceLines({ io, producer, options });
+    const producer = sluiceFor(options).producer({
+      lingerMs: LINGER_MS,
+      batchRecordsMax: options.batchRecordsMax,
+      batchBytesMax: options.batchBytesMax,
+      inFlightMax: options.inFlightMax,
+      bufferedBytesMax: windowOf(options).bytesMax,
+      retry: { retriesMax: options.retries },
     });
+    try {
+      await producer.connect();
+      await produceLines({ input: io.stdin as AsyncIterable<Buffer | string>, stderr: io.stderr, producer, topic, options });
+    } finally {
+      await producer.disconnect();
+    }
   });
 }
 
-async function produceLines(input: { io: CliIo; producer: BatchProducer; options: ProduceOptions }): Promise<void> {
-  const { io, producer, options } = input;
-  const batcher = new Batcher(options);
-  let lastLineSubmitted = 0;
+/** Lines sent and not yet settled, at most: enough to keep `inFlightMax` full batches in flight while the next one fills. */
+function windowOf(options: LineOptions): { recordsMax: number; bytesMax: number } {
+  return { recordsMax: (options.inFlightMax + 1) * options.batchRecordsMax, bytesMax: (options.inFlightMax + 1) * options.batchBytesMax };
+}
+
+/**
+ * Sends each line of `input` as a record of `topic` and waits for every outcome. Throws INVALID_INPUT
+ * for a bad line (after the lines before it were sent), NOT_ACKNOWLEDGED when lines failed (each
+ * error printed on `stderr` first, with its lines).
+ */
+export async function produceLines(request: {
+  input: AsyncIterable<Buffer | string>;
+  stderr: NodeJS.WritableStream;
+  producer: Pick<Producer, 'send'>;
+  topic: string;
+  options: LineOptions;
+}): Promise<void> {
+  const { input, stderr, producer, topic, options } = request;
+  const toRecord = recordMaker(options);
+  const { recordsMax, bytesMax } = windowOf(options);
+  const window = new SendWindow(recordsMax, bytesMax);
+  let group: LineGroup = { firstLine: 0, lastLine: 0, messages: [], bytes: 0 };
+  let lastLineSent = 0;
   let inputEnded = false;
-  const submit = async (...batches: (LineBatch | undefined)[]): Promise<void> => {
-    for (const batch of batches) {
-      if (batch === undefined || producer.failed) return;
-      await producer.submit(batch);
-      lastLineSubmitted = batch.lastLine;
-    }
+
+  /** Sends the lines collected so far once the window has room; false when a failure stopped the sending. */
+  const sendGroup = async (): Promise<boolean> => {
+    if (group.messages.length === 0) return !window.failed;
+    const sending = group;
+    group = { firstLine: 0, lastLine: 0, messages: [], bytes: 0 };
+    if (!window.failed) await window.room(sending.messages.length, sending.bytes);
+    if (window.failed) return false;
+    window.add(sending, producer.send({ topic, messages: sending.messages }));
+    lastLineSent = sending.lastLine;
+    return true;
   };
 
-  /** Waits for what was sent and reports each batch not acknowledged (on stderr) and the outcome. */
+  /** Adds a line to the group, sending the group first when the line would overflow it. */
+  const addLine = async (line: Line): Promise<boolean> => {
+    const { message, bytes } = toRecord(line);
+    if (group.messages.length > 0 && (group.messages.length >= options.batchRecordsMax || group.bytes + bytes > options.batchBytesMax)) {
+      if (!(await sendGroup())) return false;
+    }
+    if (group.messages.length === 0) group.firstLine = line.lineNumber;
+    group.messages.push(message);
+    group.bytes += bytes;
+    group.lastLine = line.lineNumber;
+    return true;
+  };
+
+  /** Waits for what was sent; reports each error with its lines (on stderr) and the outcome. */
   const finish = async (): Promise<void> => {
-    const report = await producer.finish();
-    for (const failure of report.failed) {
-      io.stderr.write(`${formatError(failure.error).trimEnd()} (${formatLineRange(failure.firstLine, failure.lastLine)} not acknowledged)\n`);
+    await window.drain();
+    if (!window.failed) return;
+    const byError = new Map<string, number[]>();
+    for (const { firstLine, lastLine, error } of window.failures) {
+      const text = formatError(error).trimEnd();
+      const lines = byError.get(text) ?? [];
+      for (let line = firstLine; line <= lastLine; line++) lines.push(line);
+      byError.set(text, lines);
     }
-    if (report.failed.length > 0) {
-      const failedCount = report.failed.reduce((sum, f) => sum + f.recordCount, 0);
-      const sentCount = failedCount + report.acknowledgedCount;
-      const stopped = inputEnded ? '' : `; stopped reading input after line ${lastLineSubmitted}`;
-      throw new CliError('NOT_ACKNOWLEDGED', `${failedCount} of ${sentCount} records sent were not acknowledged${stopped}`);
-    }
+    const reports = [...byError].map(([text, lines]) => ({ text, lines: lines.sort((a, b) => a - b) })).sort((a, b) => a.lines[0]! - b.lines[0]!);
+    for (const { text, lines } of reports) stderr.write(`${text} (${formatLineRanges(lines)} not acknowledged)\n`);
+    const failedCount = window.failures.reduce((sum, f) => sum + f.recordCount, 0);
+    const stopped = inputEnded ? '' : `; stopped reading input after line ${lastLineSent}`;
+    throw new CliError('NOT_ACKNOWLEDGED', `${failedCount} of ${window.sentCount} records sent were not acknowledged${stopped}`);
   };
 
   try {
     const splitter = new LineSplitter(LINE_BYTES_MAX);
-    const chunks = (io.stdin as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-    let read: Promise<IteratorResult<Buffer | string>> | undefined;
-    while (!producer.failed) {
-      read ??= chunks.next();
-      const next = batcher.isEmpty ? await read : await withinMs(read, LINGER_MS);
-      if (next === LINGERED) {
-        await submit(batcher.take());
-        continue;
+    let sending = true;
+    for await (const chunk of input) {
+      for (const line of splitter.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
+        sending = await addLine(line);
+        if (!sending) break;
       }
-      read = undefined;
-      if (next.done === true) {
-        const last = splitter.end();
-        if (last !== undefined) await submit(...batcher.add(last));
-        await submit(batcher.take());
-        inputEnded = true;
-        break;
-      }
-      for (const line of splitter.push(typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : next.value)) {
-        await submit(...batcher.add(line));
-        if (producer.failed) break;
-      }
+      // What this chunk completed goes now (the Producer lingers a moment for more); leaving the loop stops the reading.
+      sending &&= await sendGroup();
+      if (!sending) break;
     }
-    // Stopped early: a read may still be pending; its outcome no longer matters.
-    void read?.catch(() => undefined);
+    if (sending) {
+      const last = splitter.end();
+      inputEnded = (last === undefined || (await addLine(last))) && (await sendGroup());
+    }
   } catch (error) {
     // Bad input or a failed read: the lines before it are still sent, and their failures reported first.
-    await submit(batcher.take());
     try {
+      await sendGroup();
       await finish();
     } catch (finishError) {
-      io.stderr.write(formatError(finishError));
+      stderr.write(formatError(finishError));
     }
     throw error;
   }
   await finish();
 }
 
-const LINGERED = Symbol('lingered');
+/** Consecutive lines sent together. */
+interface LineGroup {
+  firstLine: number;
+  lastLine: number;
+  messages: ProducerMessage[];
+  bytes: number;
+}
 
-/** `promise`'s outcome, or LINGERED if it takes longer than `delayMs` (the promise keeps running). */
-async function withinMs<T>(promise: Promise<T>, delayMs: number): Promise<T | typeof LINGERED> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<typeof LINGERED>((resolve) => (timer = setTimeout(() => resolve(LINGERED), delayMs)))]);
-  } finally {
-    clearTimeout(timer);
+/**
+ * The sends under way, at most `recordsMax` lines and `bytesMax` bytes (a larger group goes alone),
+ * and the outcome of each. One reader waits for room at a time.
+ */
+class SendWindow {
+  private records = 0;
+  private bytes = 0;
+  private unsettled = 0;
+  private wake: (() => void) | undefined;
+  sentCount = 0;
+  readonly failures: { firstLine: number; lastLine: number; recordCount: number; error: unknown }[] = [];
+
+  constructor(
+    private readonly recordsMax: number,
+    private readonly bytesMax: number,
+  ) {}
+
+  /** Whether some send failed for good: the caller stops sending. */
+  get failed(): boolean {
+    return this.failures.length > 0;
+  }
+
+  /** Resolves once `records` lines of `bytes` fit, or a send failed. */
+  async room(records: number, bytes: number): Promise<void> {
+    while (!this.failed && this.unsettled > 0 && (this.records + records > this.recordsMax || this.bytes + bytes > this.bytesMax)) await this.settled();
+  }
+
+  add(group: LineGroup, sent: Promise<unknown>): void {
+    const records = group.messages.length;
+    this.records += records;
+    this.bytes += group.bytes;
+    this.sentCount += records;
+    this.unsettled++;
+    const settle = (): void => {
+      this.records -= records;
+      this.bytes -= group.bytes;
+      this.unsettled--;
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.();
+    };
+    sent.then(settle, (error: unknown) => {
+      this.failures.push({ firstLine: group.firstLine, lastLine: group.lastLine, recordCount: records, error });
+      settle();
+    });
+  }
+
+  /** Resolves once every send is settled. */
+  async drain(): Promise<void> {
+    while (this.unsettled > 0) await this.settled();
+  }
+
+  private settled(): Promise<void> {
+    return new Promise((resolve) => (this.wake = resolve));
   }
 }
 
@@ -201,56 +295,23 @@ export class LineSplitter {
   }
 }
 
-/** Turns lines into records and collects them into batches within the request limits. */
-class Batcher {
-  private records: ProducerRecord[] = [];
-  private bytes = 0;
-  private firstLine = 0;
-  private lastLine = 0;
-  private readonly separator: Buffer | undefined;
-  private readonly key: Buffer | undefined;
-  private readonly headers: HeaderInput[];
-  private readonly headerBytes: number;
-
-  constructor(private readonly options: ProduceOptions) {
-    this.separator = options.keySeparator === undefined ? undefined : Buffer.from(options.keySeparator, 'utf8');
-    this.key = options.key === undefined ? undefined : Buffer.from(options.key, 'utf8');
-    this.headers = (options.header ?? []).map(([key, value]) => ({ key, value }));
-    this.headerBytes = (options.header ?? []).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
-  }
-
-  get isEmpty(): boolean {
-    return this.records.length === 0;
-  }
-
-  /** Adds the record of `line`; returns the batches that are complete now (a record that does not fit closes the batch before it). */
-  add(line: Line): LineBatch[] {
-    const { key, value } = this.split(line);
-    const size = (key?.length ?? 0) + value.length + this.headerBytes + RECORD_OVERHEAD_BYTES;
-    const complete: LineBatch[] = [];
-    if (!this.isEmpty && this.bytes + size > this.options.batchBytesMax) complete.push(this.take()!);
-    if (this.isEmpty) this.firstLine = line.lineNumber;
-    this.records.push({ ...(key === undefined ? {} : { key }), value, headers: this.headers });
-    this.bytes += size;
-    this.lastLine = line.lineNumber;
-    // A record larger than a batch goes alone.
-    if (this.records.length >= this.options.batchRecordsMax || this.bytes >= this.options.batchBytesMax) complete.push(this.take()!);
-    return complete;
-  }
-
-  /** The batch collected so far (undefined when empty), starting a new one. */
-  take(): LineBatch | undefined {
-    if (this.isEmpty) return undefined;
-    const batch = { firstLine: this.firstLine, lastLine: this.lastLine, records: this.records };
-    this.records = [];
-    this.bytes = 0;
-    return batch;
-  }
-
-  private split(line: Line): { key: Buffer | undefined; value: Buffer } {
-    if (this.separator === undefined) return { key: this.key, value: line.bytes };
-    const at = line.bytes.indexOf(this.separator);
-    if (at === -1) throw new CliError('INVALID_INPUT', `line ${line.lineNumber} has no key separator ${JSON.stringify(this.options.keySeparator)}`);
-    return { key: line.bytes.subarray(0, at), value: line.bytes.subarray(at + this.separator.length) };
-  }
+/** Turns a line into its message (`--key`, `--key-separator`, `--header`, `--partition`) and the bytes it counts in the window. */
+function recordMaker(options: LineOptions): (line: Line) => { message: ProducerMessage; bytes: number } {
+  const separator = options.keySeparator === undefined ? undefined : Buffer.from(options.keySeparator, 'utf8');
+  const fixedKey = options.key === undefined ? undefined : Buffer.from(options.key, 'utf8');
+  const headers: HeaderInput[] = (options.header ?? []).map(([key, value]) => ({ key, value }));
+  const headerBytes = (options.header ?? []).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
+  const partition = options.partition === undefined ? {} : { partition: options.partition };
+  return (line) => {
+    let key: Buffer | undefined = fixedKey;
+    let value: Buffer = line.bytes;
+    if (separator !== undefined) {
+      const at = line.bytes.indexOf(separator);
+      if (at === -1) throw new CliError('INVALID_INPUT', `line ${line.lineNumber} has no key separator ${JSON.stringify(options.keySeparator)}`);
+      key = line.bytes.subarray(0, at);
+      value = line.bytes.subarray(at + separator.length);
+    }
+    const bytes = (key?.length ?? 0) + value.length + headerBytes + RECORD_OVERHEAD_BYTES;
+    return { message: { ...(key === undefined ? {} : { key }), value, headers, ...partition }, bytes };
+  };
 }

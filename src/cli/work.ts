@@ -1,23 +1,27 @@
 /**
- * `sluice work TOPIC --group G --exec "COMMAND"`: a ready-made worker. For each record it runs
- * COMMAND (with `sh -c`) with the record's value on stdin and SLUICE_TOPIC, SLUICE_PARTITION,
- * SLUICE_OFFSET, SLUICE_KEY and SLUICE_ATTEMPT in the environment. Exit status 0 acknowledges the
- * record; anything else fails it (nack) with the tail of the command's stderr as the error text, and
- * the broker retries it after its backoff, or dead-letters it after the topic's max attempts.
+ * `sluice work TOPIC --group G --exec "COMMAND"`: a ready-made worker on the client library's
+ * Consumer (`run({ eachMessage })`). For each record it runs COMMAND (with `sh -c`) with the record's
+ * value on stdin and SLUICE_TOPIC, SLUICE_PARTITION, SLUICE_OFFSET, SLUICE_KEY and SLUICE_ATTEMPT in
+ * the environment. Exit status 0 acknowledges the record; anything else fails it (nack) with the tail
+ * of the command's stderr as the error text, and the broker retries it after its backoff, or
+ * dead-letters it after the topic's max attempts.
  *
- * Order: records of one partition run one at a time, in order; after a failure the partition's
- * queued records are dropped (the broker delivers them again after the retried one). Up to
- * `--concurrency` partitions run at once. A command running longer than half the ack timeout has
- * its visibility deadline extended, so long jobs are not redelivered while they run.
+ * What the Consumer does for it: records of one partition run one at a time, in order, up to
+ * `--concurrency` partitions at once; after a failure the partition's later records wait for the
+ * retried one; records waiting behind a running command get their visibility deadlines extended; a
+ * session lost to a retriable error (the broker restarting) is joined again with backoff. What this
+ * file adds: a command running longer than half the ack timeout has its deadline extended
+ * (`extendDeadline`), so long jobs are not redelivered while they run.
  *
- * Stopping: on SIGINT/SIGTERM no new record starts, the running commands finish (up to
- * `--shutdown-grace-ms`, then they are killed and their records go back), and the worker leaves the
- * group, so what it held is redelivered to the others without counting as a failure.
+ * Stopping: on SIGINT/SIGTERM no new record starts and the running commands may finish for
+ * `--shutdown-grace-ms`; then they are sent SIGTERM (a second signal: SIGKILL), and a record whose
+ * command was killed is released, neither acknowledged nor failed. Then the worker leaves the group,
+ * so what it held is redelivered to the others without counting a failed attempt. It exits 0.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import type { ConsumerSession, DeliveredRecord } from '../client/index.js';
-import { type BrokerOptions, type CliIo, addBrokerOption, integerOption, withClient } from './context.js';
+import type { Consumer, ConsumerMessage, EachMessagePayload, SluiceError } from '../client/index.js';
+import { type BrokerOptions, type CliIo, addBrokerOption, integerOption, sluiceFor } from './context.js';
 
 interface WorkOptions extends BrokerOptions {
   group: string;
@@ -32,17 +36,16 @@ interface WorkOptions extends BrokerOptions {
 
 /** Bytes of a command's stderr kept as the failure's error text. */
 const STDERR_TAIL_BYTES = 2048;
-
-interface PartitionQueue {
-  records: DeliveredRecord[];
-  running: boolean;
-}
+/** The Consumer's default visibility timeout (ackTimeoutMs), which `--ack-timeout-ms` overrides. */
+const DEFAULT_ACK_TIMEOUT_MS = 30_000;
+/** How long commands sent SIGTERM at the end of the grace period may take to exit before the worker leaves anyway. */
+const KILL_WAIT_MS = 10_000;
 
 export function registerWorkCommand(program: Command, io: CliIo): void {
   addBrokerOption(
     program
       .command('work')
-      .description("run a command for each record of a topic as a member of a consumer group (exit 0 acks, anything else nacks)")
+      .description('run a command for each record of a topic as a member of a consumer group (exit 0 acks, anything else nacks)')
       .argument('<topic>', 'topic name')
       .requiredOption('--group <group>', 'consumer group')
       .requiredOption('--exec <command>', 'shell command run per record; the value on stdin, SLUICE_* in the environment')
@@ -53,133 +56,128 @@ export function registerWorkCommand(program: Command, io: CliIo): void {
       .option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long running commands may finish', integerOption(0), 30_000)
       .option('--instance-id <id>', 'static membership: keep partitions across a quick restart'),
   ).action(async (topic: string, options: WorkOptions) => {
-    await withClient(options, async (client) => {
-      const session = await client.consume({
-        group: options.group,
-        topics: [topic],
-        inFlightMax: options.inFlightMax,
-        ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
-        ...(options.retryBackoffMs === undefined ? {} : { retryBackoffMs: options.retryBackoffMs }),
-        ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
-      });
-      io.stderr.write(`joined group ${options.group} as ${session.memberId}\n`);
-      await runWorker(session, options, io);
+    const consumer = sluiceFor(options).consumer({
+      groupId: options.group,
+      topics: [topic],
+      inFlightMax: options.inFlightMax,
+      ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }),
+      ...(options.retryBackoffMs === undefined ? {} : { retryBackoffMs: options.retryBackoffMs }),
+      ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+      // The Consumer waits this long for running handlers before it leaves; the commands are killed after the grace period.
+      shutdownTimeoutMs: options.shutdownGraceMs + KILL_WAIT_MS,
     });
+    await runWorker({ consumer, options, io });
   });
 }
 
-async function runWorker(session: ConsumerSession, options: WorkOptions, io: CliIo): Promise<void> {
-  const queues = new Map<number, PartitionQueue>();
-  const running = new Set<Promise<void>>();
-  const children = new Set<ReturnType<typeof spawn>>();
+interface CommandOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The end of what it wrote on stderr. */
+  stderrTail: string;
+}
+
+async function runWorker(input: { consumer: Consumer; options: WorkOptions; io: CliIo }): Promise<void> {
+  const { consumer, options, io } = input;
+  const children = new Set<ChildProcess>();
+  /** Commands this worker killed because it was stopping. */
+  const killed = new WeakSet<ChildProcess>();
   let stopping = false;
-  const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+  let crashed: SluiceError | undefined;
+  const stopped = new Promise<void>((resolve) => consumer.on('stop', () => resolve()));
+  consumer.on('joined', ({ memberId }) => io.stderr.write(`joined group ${options.group} as ${memberId}\n`));
+  consumer.on('reconnecting', ({ delayMs, error }) => {
+    const why = error === undefined ? '' : ` (${error.code}: ${error.message})`;
+    io.stderr.write(`lost the session${why}; joining again in ${delayMs} ms\n`);
+  });
+  consumer.on('warning', ({ error }) => io.stderr.write(`broker refused a request: ${error.code}: ${error.message}\n`));
+  consumer.on('crash', ({ error }) => (crashed = error));
 
-  const runOne = async (record: DeliveredRecord): Promise<boolean> => {
-    const child = spawn('sh', ['-c', options.exec], {
-      stdio: ['pipe', 'inherit', 'pipe'],
-      env: {
-        ...process.env,
-        SLUICE_TOPIC: record.topic,
-        SLUICE_PARTITION: String(record.partition),
-        SLUICE_OFFSET: String(record.offset),
-        SLUICE_KEY: record.key?.toString('utf8') ?? '',
-        SLUICE_ATTEMPT: String(record.deliveryAttempt),
-      },
-    });
-    children.add(child);
-    let stderr = Buffer.alloc(0);
-    child.stderr.on('data', (chunk: Buffer) => {
-      io.stderr.write(chunk);
-      stderr = Buffer.concat([stderr, chunk]).subarray(-STDERR_TAIL_BYTES);
-    });
-    child.stdin.on('error', () => undefined); // a command that does not read its stdin
-    child.stdin.end(record.value ?? Buffer.alloc(0));
-    const extend = setInterval(() => session.extend(record, [record.offset], ackTimeoutMs), Math.max(5, Math.floor(ackTimeoutMs / 2)));
-    const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on('error', () => resolve({ code: 127, signal: null }));
-      child.on('close', (code, signal) => resolve({ code, signal }));
-    });
-    clearInterval(extend);
-    children.delete(child);
-    const where = `${record.topic}/${record.partition}@${record.offset} (attempt ${record.deliveryAttempt})`;
-    if (status.code === 0) {
-      session.ack(record, [record.offset]);
-      io.stdout.write(`ok ${where}\n`);
-      return true;
-    }
-    if (stopping && status.signal !== null) return false; // killed at shutdown: it goes back when we leave
-    const why = stderr.toString('utf8').trim() || (status.signal === null ? `exit status ${status.code}` : `killed by ${status.signal}`);
-    session.nack(record, { error: why, errorClass: status.signal === null ? `exit-${status.code}` : status.signal });
-    io.stdout.write(`failed ${where}: ${why.split('\n').pop()}\n`);
-    return false;
-  };
-
-  const pump = (): void => {
-    if (stopping) return;
-    for (const [, queue] of queues) {
-      if (running.size >= options.concurrency) return;
-      if (queue.running || queue.records.length === 0) continue;
-      queue.running = true;
-      const job = (async () => {
-        while (!stopping && queue.records.length > 0) {
-          const record = queue.records.shift()!;
-          if (!(await runOne(record))) {
-            queue.records.length = 0; // redelivered after the retried record
-            break;
-          }
-        }
-        queue.running = false;
-      })();
-      running.add(job);
-      void job.finally(() => {
-        running.delete(job);
-        pump();
-      });
+  const kill = (signal: NodeJS.Signals): void => {
+    for (const child of children) {
+      killed.add(child);
+      child.kill(signal);
     }
   };
-
   const stop = (): void => {
     if (stopping) {
-      for (const child of children) child.kill('SIGKILL');
+      kill('SIGKILL');
       return;
     }
     stopping = true;
     io.stderr.write('stopping: letting running commands finish, then leaving the group\n');
-    setTimeout(() => {
-      for (const child of children) child.kill('SIGTERM');
-    }, options.shutdownGraceMs).unref();
+    setTimeout(() => kill('SIGTERM'), options.shutdownGraceMs).unref();
+    void consumer.disconnect();
   };
+
+  const eachMessage = async ({ message, extendDeadline, nack, release }: EachMessagePayload): Promise<void> => {
+    const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const extending = setInterval(() => extendDeadline(), Math.max(5, Math.floor(ackTimeoutMs / 2)));
+    let child: ChildProcess | undefined;
+    let outcome: CommandOutcome;
+    try {
+      outcome = await runCommand(options.exec, message, io, (started) => {
+        child = started;
+        children.add(started);
+      });
+    } finally {
+      clearInterval(extending);
+      if (child !== undefined) children.delete(child);
+    }
+    const where = `${message.topic}/${message.partition}@${message.offset} (attempt ${message.deliveryAttempt})`;
+    if (outcome.code === 0) {
+      io.stdout.write(`ok ${where}\n`);
+      return;
+    }
+    if (stopping && child !== undefined && killed.has(child)) {
+      release(); // killed at shutdown: it goes back to the group when the worker leaves
+      return;
+    }
+    const why = outcome.stderrTail.trim() || (outcome.signal === null ? `exit status ${outcome.code}` : `killed by ${outcome.signal}`);
+    const error = new Error(why);
+    // The error class the broker records (e.g. in dead letters): `exit-3`, `SIGSEGV`.
+    error.name = outcome.signal === null ? `exit-${outcome.code}` : outcome.signal;
+    nack({ error });
+    io.stdout.write(`failed ${where}: ${why.split('\n').pop()}\n`);
+  };
+
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  const events = (async () => {
-    for await (const event of session.events()) {
-      if (stopping) break;
-      if (event.type === 'assignment') {
-        // Partitions taken away: their queued records will go to another member.
-        const kept = new Set(event.partitions.map((p) => p.partition));
-        for (const [partition, queue] of queues) if (!kept.has(partition)) queue.records.length = 0;
-      } else if (event.type === 'records') {
-        let queue = queues.get(event.partition);
-        if (queue === undefined) {
-          queue = { records: [], running: false };
-          queues.set(event.partition, queue);
-        }
-        queue.records.push(...event.records);
-        pump();
-      } else {
-        io.stderr.write(`broker refused a request: ${event.error.code}: ${event.error.message}\n`);
-      }
-    }
-  })();
-  const ended = session.ended.then((error) => {
-    if (error !== undefined) throw error;
+  try {
+    await consumer.connect();
+    await consumer.run({ partitionsConsumedConcurrently: options.concurrency, eachMessage });
+    await stopped;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await consumer.disconnect();
+  }
+  if (crashed !== undefined) throw crashed;
+}
+
+/** Runs `command` for one record and resolves with how it ended (it never rejects). */
+function runCommand(command: string, message: ConsumerMessage, io: CliIo, started: (child: ChildProcess) => void): Promise<CommandOutcome> {
+  const child = spawn('sh', ['-c', command], {
+    stdio: ['pipe', 'inherit', 'pipe'],
+    env: {
+      ...process.env,
+      SLUICE_TOPIC: message.topic,
+      SLUICE_PARTITION: String(message.partition),
+      SLUICE_OFFSET: String(message.offset),
+      SLUICE_KEY: message.key?.toString('utf8') ?? '',
+      SLUICE_ATTEMPT: String(message.deliveryAttempt),
+    },
   });
-  await Promise.race([events, ended, new Promise<void>((resolve) => process.once('SIGTERM', resolve).once('SIGINT', resolve))]);
-  stopping = true;
-  await Promise.allSettled([...running]);
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
-  if (session.isOpen) await session.leave();
-  await ended;
+  started(child);
+  let stderr = Buffer.alloc(0);
+  child.stderr?.on('data', (chunk: Buffer) => {
+    io.stderr.write(chunk);
+    stderr = Buffer.concat([stderr, chunk]).subarray(-STDERR_TAIL_BYTES);
+  });
+  child.stdin?.on('error', () => undefined); // a command that does not read its stdin
+  child.stdin?.end(message.value ?? Buffer.alloc(0));
+  return new Promise((resolve) => {
+    child.on('error', () => resolve({ code: 127, signal: null, stderrTail: stderr.toString('utf8') }));
+    child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.toString('utf8') }));
+  });
 }

@@ -17,6 +17,9 @@ export interface RetryOptions {
 
 export type RetryPolicy = Required<RetryOptions>;
 
+/** About 15 to 25 s of retrying in all: long enough to ride out a broker restart (the producer's default, and the CLI's). */
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ retriesMax: 10, backoffMs: 100, backoffMsMax: 5_000 });
+
 /** Returns a float in [0, 1). */
 export type RandomSource = () => number;
 

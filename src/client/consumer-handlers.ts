@@ -44,6 +44,13 @@ export interface EachMessagePayload<V = Buffer> extends MessageControls {
   message: ConsumerMessage<V>;
   /** False once the consumer is stopping or the record is no longer this consumer's (finish quickly). */
   isRunning: () => boolean;
+  /**
+   * Neither acknowledge nor fail the record (for a handler that gives up its work because the
+   * consumer is stopping): it stays unacknowledged and goes back to the group, without counting a
+   * failed attempt, when this member leaves. Called while running, the record is redelivered only
+   * after its ack timeout, which counts as a failed attempt.
+   */
+  release: () => void;
 }
 
 export interface EachBatchPayload<V = Buffer> {
@@ -130,19 +137,22 @@ export class HandlerAdapter<V> {
       return this.failed(item, { item, failure: describeFailure(error), deadLetter: true }, error);
     }
     let explicit: WorkResult['failed'];
+    let released = false;
     const payload: EachMessagePayload<V> = {
       topic: work.topic,
       partition: work.partition,
       message,
-      ...this.controls(item, (failed) => (explicit ??= failed)),
+      ...this.controls(item, (failed) => (explicit ??= released ? undefined : failed)),
       isRunning: () => !work.isStale(),
+      release: () => (released = explicit === undefined),
     };
     try {
       await eachMessage(payload);
     } catch (error) {
-      if (explicit === undefined) return this.failed(item, { item, failure: describeFailure(error), deadLetter: false }, error);
+      if (explicit === undefined && !released) return this.failed(item, { item, failure: describeFailure(error), deadLetter: false }, error);
     }
-    return explicit === undefined ? { acknowledged: [item] } : { acknowledged: [], failed: explicit };
+    if (explicit !== undefined) return { acknowledged: [], failed: explicit };
+    return { acknowledged: released ? [] : [item] };
   }
 
   async eachBatch(work: Work, eachBatch: (payload: EachBatchPayload<V>) => Promise<void> | void): Promise<WorkResult> {

@@ -36,7 +36,7 @@ export {
   type RedriveResult,
 } from './admin.js';
 export { json, DeserializationError, type Serializer, type Deserializer, type Serde } from './serde.js';
-export { type RetryOptions, type RetryPolicy, retryDelayMs } from './backoff.js';
+export { type RetryOptions, type RetryPolicy, type RandomSource, DEFAULT_RETRY_POLICY, retryPolicy, retryDelayMs, sleep } from './backoff.js';
 export type { ConnectionOptions } from './connection.js';
 
 export { SluiceClient, type SluiceClientOptions, type CallOptions, type ProduceStreamOptions } from './client.js';

@@ -18,7 +18,7 @@
  * connection. A producer is not reusable after `disconnect()`.
  */
 import { StickyPartitioner, partitionForKey } from '../base/index.js';
-import { type RetryOptions, retryDelayMs, retryPolicy, sleep } from './backoff.js';
+import { DEFAULT_RETRY_POLICY, type RetryOptions, retryDelayMs, retryPolicy, sleep } from './backoff.js';
 import type { Connection } from './connection.js';
 import { type SluiceError, catalogError, clientError, fromCallError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
@@ -85,7 +85,7 @@ const DEFAULT_BATCH_RECORDS_MAX = 1000;
 const DEFAULT_IN_FLIGHT_MAX = 5;
 const DEFAULT_BUFFERED_BYTES_MAX = 32 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const DEFAULT_RETRY = { retriesMax: 10, backoffMs: 100, backoffMsMax: 5_000 };
+
 /** The broker remembers this many batches per producer and partition (Kafka's number too). */
 const IDEMPOTENT_IN_FLIGHT_PER_PARTITION_MAX = 5;
 /** Per-record bytes beyond key, value and headers (offset and timestamp deltas, lengths): an estimate. */
@@ -154,7 +154,7 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
       inFlightMax,
       inFlightPerPartitionMax: idempotent ? Math.min(inFlightMax, IDEMPOTENT_IN_FLIGHT_PER_PARTITION_MAX) : inFlightMax,
       requestTimeoutMs: positiveInteger('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
-      retry: retryPolicy(options.retry, DEFAULT_RETRY),
+      retry: retryPolicy(options.retry, DEFAULT_RETRY_POLICY),
       lingerMs: nonNegativeInteger('lingerMs', options.lingerMs ?? DEFAULT_LINGER_MS),
       batchBytesMax: positiveInteger('batchBytesMax', options.batchBytesMax ?? DEFAULT_BATCH_BYTES_MAX),
       batchRecordsMax: positiveInteger('batchRecordsMax', options.batchRecordsMax ?? DEFAULT_BATCH_RECORDS_MAX),

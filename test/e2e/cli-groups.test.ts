@@ -77,4 +77,27 @@ describe('sluice CLI, consumer groups', () => {
     await waitUntil(async () => (await client.describeGroup('workers')).members.length === 0, 5_000, 'the worker to leave');
     fs.rmSync(outDir, { recursive: true, force: true });
   });
+
+  it('work on SIGTERM kills a command still running after --shutdown-grace-ms and gives its record back uncounted', async () => {
+    await client.createTopic({ name: 'slow-jobs', partitionCount: 1 });
+    await client.produce({ topic: 'slow-jobs', records: [{ value: 'long' }] });
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-work-'));
+    const started = path.join(outDir, 'started');
+    const worker = spawnCli(['work', 'slow-jobs', '--group', 'sleepers', '--exec', `touch ${started}; exec sleep 30`, '--shutdown-grace-ms', '200'], {
+      broker: env.address,
+      timeoutMs: 40_000,
+    });
+    await waitUntil(() => fs.existsSync(started), 20_000, 'the command to start');
+    worker.child.kill('SIGTERM');
+    const exit = await worker.done;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toContain('stopping: letting running commands finish, then leaving the group');
+    expect(exit.stdout).toBe('');
+    await waitUntil(async () => (await client.describeGroup('sleepers')).members.length === 0, 5_000, 'the worker to leave');
+    // Neither acknowledged nor failed: the next member gets it as a first delivery.
+    const again = await runCli(['consume', 'slow-jobs', '--group', 'sleepers', '--format', 'json', '--max', '1'], { broker: env.address });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ offset: 0, value: 'long', deliveryAttempt: 1 });
+    fs.rmSync(outDir, { recursive: true, force: true });
+  });
 });

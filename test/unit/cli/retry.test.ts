@@ -1,7 +1,10 @@
+/**
+ * The retry schedule the CLI takes from the client library (src/client/backoff.ts): `consume`
+ * reopens a failed partition stream with it, and the Producer and Consumer behind `produce`,
+ * `consume --group` and `work` retry with it.
+ */
 import { describe, expect, it } from 'vitest';
-import { SluiceError } from '../../../src/client/index.js';
-import { LineSplitter } from '../../../src/cli/produce.js';
-import { type RetryPolicy, isRetriable, retryDelayMs } from '../../../src/cli/retry.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, SluiceError, retryDelayMs, retryPolicy } from '../../../src/client/index.js';
 
 const policy: RetryPolicy = { retriesMax: 3, backoffMs: 100, backoffMsMax: 1_000 };
 
@@ -20,30 +23,12 @@ describe('retryDelayMs', () => {
     expect(retryDelayMs(failure({ retriable: true, retryAfterMs: 2_500 }), 1, policy, () => 0.5)).toBe(2_500);
     expect(retryDelayMs(failure({ retriable: true, retryAfterMs: 10 }), 3, policy, () => 0)).toBe(200);
   });
-
-  it('retries only errors flagged retriable', () => {
-    expect(isRetriable(failure({ retriable: true }))).toBe(true);
-    expect(isRetriable(failure({ retriable: false }))).toBe(false);
-    expect(isRetriable(new Error('BROKER_BUSY'))).toBe(false);
-  });
 });
 
-describe('LineSplitter', () => {
-  it('cuts chunks into numbered lines across chunk boundaries, without \\n or \\r\\n', () => {
-    const splitter = new LineSplitter(100);
-    const lines = [...splitter.push(Buffer.from('a\r\nb')), ...splitter.push(Buffer.from('c\n\nd')), splitter.end()];
-    expect(lines.map((l) => [l?.lineNumber, l?.bytes.toString()])).toEqual([
-      [1, 'a'],
-      [2, 'bc'],
-      [3, ''],
-      [4, 'd'],
-    ]);
-    expect(splitter.end()).toBeUndefined();
-  });
-
-  it('refuses a line longer than its limit before buffering it whole', () => {
-    const splitter = new LineSplitter(4);
-    expect(splitter.push(Buffer.from('1234\n'))).toHaveLength(1);
-    expect(() => splitter.push(Buffer.from('12345'))).toThrow('line 2 is longer than 4 bytes');
+describe('retryPolicy', () => {
+  it("fills what `--retries` leaves out from the defaults (10 retries, 100 ms doubling up to 5 s) and refuses nonsense", () => {
+    expect(retryPolicy({ retriesMax: 0 }, DEFAULT_RETRY_POLICY)).toEqual({ retriesMax: 0, backoffMs: 100, backoffMsMax: 5_000 });
+    expect(retryPolicy(undefined, DEFAULT_RETRY_POLICY)).toEqual({ retriesMax: 10, backoffMs: 100, backoffMsMax: 5_000 });
+    expect(() => retryPolicy({ backoffMs: 10, backoffMsMax: 5 }, DEFAULT_RETRY_POLICY)).toThrow(RangeError);
   });
 });
