@@ -324,7 +324,10 @@ export class Dispatcher {
     if (queue.fence !== undefined) this.liftFence(queue, { release: false });
   }
 
-  /** The session ended: forget its records and wait for the work on them to finish. */
+  /**
+   * The session ended: forget its records and, unless the consumer is stopping (`stop` already
+   * waited as long as it may), wait for the work on them to finish.
+   */
   async detach(session: ConsumerSession): Promise<void> {
     for (const queue of this.queues.values()) {
       queue.records = queue.records.filter((q) => q.session !== session);
@@ -332,7 +335,7 @@ export class Dispatcher {
       queue.highestReceived = -1;
       queue.generationFloor = 0;
     }
-    await Promise.all([...this.active].filter(([, s]) => s === session).map(([done]) => done));
+    if (this.running) await Promise.all([...this.active].filter(([, s]) => s === session).map(([done]) => done));
     this.flushAcks();
   }
 

@@ -75,6 +75,8 @@ export class ConsumerSession {
   private readonly queue: SessionEvent[] = [];
   private wake: (() => void) | undefined;
   private done = false;
+  /** `leave` was sent and the stream half-closed. */
+  private left = false;
   private abandoned = false;
   private lastSentMs = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
@@ -214,7 +216,9 @@ export class ConsumerSession {
   }
 
   private send(request: wire.ConsumeRequest): void {
-    if (this.done) return;
+    // After `leave` the stream is half-closed: a late ack or nack has nowhere to go (what it
+    // concerned goes back to the group with the rest of what this member held).
+    if (this.done || this.left) return;
     this.lastSentMs = Date.now();
     this.call.write(request);
   }
@@ -261,8 +265,9 @@ export class ConsumerSession {
 
   /** Leaves the group cleanly and waits for the stream to end. */
   async leave(): Promise<void> {
-    if (!this.done) {
+    if (!this.done && !this.left) {
       this.send({ leave: {} });
+      this.left = true;
       this.call.end();
     }
     await this.ended;

@@ -194,6 +194,29 @@ describe('Consumer', () => {
     expect(rest).toEqual([3, 4, 5]);
   });
 
+  it('disconnects within shutdownTimeoutMs when a handler never finishes, and the record goes to the next member', async () => {
+    const { sluice, producer } = await setUp('stuck', 1);
+    await producer.send({ topic: 'stuck', messages: [{ value: 'forever' }] });
+    const stuck = sluice.consumer({ groupId: 'stuck', topics: ['stuck'], shutdownTimeoutMs: 200 });
+    let started = false;
+    await stuck.run({
+      eachMessage: async () => {
+        started = true;
+        await new Promise(() => undefined); // a handler that hangs
+      },
+    });
+    await waitUntil(() => started, 5_000, 'the handler to start');
+    const startedMs = Date.now();
+    await stuck.disconnect();
+    expect(Date.now() - startedMs).toBeLessThan(3_000);
+    const next = sluice.consumer({ groupId: 'stuck', topics: ['stuck'] });
+    const attempts: number[] = [];
+    await next.run({ eachMessage: ({ message }) => void attempts.push(message.deliveryAttempt) });
+    await waitUntil(() => attempts.length === 1, 5_000, 'the redelivery');
+    // A clean leave hands the record on without counting a failed attempt.
+    expect(attempts).toEqual([1]);
+  });
+
   it('pauses and resumes a partition, seeks (replay for the group), and commits by hand', async () => {
     const { sluice, producer } = await setUp('ledger', 2);
     await producer.send({ topic: 'ledger', messages: Array.from({ length: 10 }, (_, i) => ({ value: `p0-${i}`, partition: 0 })) });
