@@ -506,7 +506,12 @@ export class GroupCoordinator {
   private pump(group: GroupState): void {
     if (group.paused || this.closed) return;
     let more = false;
-    for (const slot of group.slots.values()) {
+    // Each turn starts one partition further on: a window smaller than the number of partitions
+    // (inFlightMax 1, say) then goes round them instead of draining the first one with records.
+    const slots = [...group.slots.values()];
+    const start = slots.length === 0 ? 0 : group.pumpTurns++ % slots.length;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[(start + i) % slots.length]!;
       const member = group.deliveryOwner(slot);
       if (member === undefined || slot.blockedBy !== undefined) continue;
       // Each owned partition gets a fair share of the member's window, so one deep backlog cannot

@@ -95,6 +95,8 @@ export interface ReadAhead {
 export class GroupState {
   readonly members = new Map<string, Member>();
   readonly slots = new Map<string, PartitionSlot>();
+  /** Delivery turns so far: where the next turn starts among the slots (coordinator `pump`). */
+  pumpTurns = 0;
   generation: number;
   paused: boolean;
 

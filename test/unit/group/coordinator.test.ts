@@ -250,6 +250,24 @@ describe('GroupCoordinator', () => {
     expect(member.values(1)).toHaveLength(5);
   });
 
+  it('goes round its partitions when the window is smaller than their number', async () => {
+    harness = await groupHarness({ partitions: 2 });
+    await harness.produce('jobs', 0, Array.from({ length: 10 }, (_, i) => `a${i}`));
+    await harness.produce('jobs', 1, Array.from({ length: 10 }, (_, i) => `b${i}`));
+    const member = harness.join({ topics: ['jobs'], inFlightMax: 1 });
+    const order: string[] = [];
+    for (let turn = 0; turn < 6; turn++) {
+      await harness.settle();
+      const records = member.take();
+      expect(records).toHaveLength(1);
+      order.push(`${records[0]!.partition}`);
+      ack(member, records);
+    }
+    // Both partitions progress; neither waits for the other to drain.
+    expect(order.filter((p) => p === '0').length).toBeGreaterThanOrEqual(2);
+    expect(order.filter((p) => p === '1').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('moves past records that retention deleted before the group consumed them', async () => {
     harness = await groupHarness({ partitions: 1, topicConfig: { segmentBytesMax: 64 * 1024, batchBytesMax: 16 * 1024, retentionBytes: 64 * 1024, retentionMs: -1 } });
     const member = harness.join({ topics: ['jobs'], inFlightMax: 1 });
