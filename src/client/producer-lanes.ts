@@ -388,6 +388,13 @@ export class ProducerLanes {
   }
 
   /** Gets the producer id for new lanes, retrying retriable failures; a lasting failure fails the waiting batches. */
+  /** Takes the producer id now rather than at the first batch (idempotent only); resolves once it is there or failed. */
+  async prepare(): Promise<void> {
+    if (!this.settings.idempotent || this.identity !== undefined) return;
+    this.requestIdentity();
+    await this.identityRequest;
+  }
+
   private requestIdentity(): void {
     if (this.identityRequest !== undefined) return;
     this.identityRequest = (async () => {

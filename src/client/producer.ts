@@ -167,10 +167,14 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
     });
   }
 
-  /** Opens the connection now (optional: the first send does it). */
+  /**
+   * Opens the connection and takes the idempotent producer id now (optional: the first send does
+   * both), so that the first `send` is not slower than the rest.
+   */
   async connect(): Promise<void> {
     if (this.closing) throw clientError('CLIENT_CLOSED', 'the producer is disconnected');
     await this.connection.get();
+    await this.lanes.prepare();
   }
 
   /**
