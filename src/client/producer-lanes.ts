@@ -3,8 +3,10 @@
  * produce stream, and the retry rules. The Producer (producer.ts) routes and batches records;
  * this file decides when a batch goes out and what happens when it fails.
  *
- * Each batch is one ProduceRequest with one `partitions` entry, so a failure concerns exactly one
- * batch. At most `inFlightMax` batches are unanswered in all, and at most
+ * Batches that become sendable together go out together: an idempotent producer puts one batch per
+ * partition of a topic into one ProduceRequest (fewer requests when records spread over many
+ * partitions); without idempotence each batch is a request of its own, so a failure concerns exactly
+ * one batch. At most `inFlightMax` batches are unanswered in all, and at most
  * `inFlightPerPartitionMax` per partition (5 when idempotent: the broker remembers a producer's last
  * five batches per partition, so a retry of any unanswered batch is still recognised).
  *
@@ -144,6 +146,7 @@ export class ProducerLanes {
   private identity: ProducerIdentity | undefined;
   private identityRequest: Promise<void> | undefined;
   private closed = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly connection: Connection,
@@ -163,7 +166,7 @@ export class ProducerLanes {
       created.lingerTimer = setTimeout(() => {
         created.lingerTimer = undefined;
         this.markSendable(created);
-        this.pump();
+        this.pumpSoon();
       }, this.settings.lingerMs);
     }
     batch.records.push(record.record);
@@ -214,8 +217,23 @@ export class ProducerLanes {
 
   // ---- sending ----
 
+  /**
+   * Pumps once after this turn's timers: the linger timers of batches opened together fire in one
+   * turn, and their batches then leave in one request rather than one request each.
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   /** Sends what may be sent: sendable batches of lanes that are not recovering, within the windows. */
   private pump(): void {
+    const ready: { lane: Lane; batch: Batch }[] = [];
+    if (this.settings.idempotent) this.rideAlong();
     let progress = true;
     while (progress && this.inFlightCount < this.settings.inFlightMax) {
       progress = false;
@@ -233,11 +251,71 @@ export class ProducerLanes {
         }
         lane.queue.shift();
         this.dispatch(lane, head);
+        ready.push({ lane, batch: head });
         progress = true;
       }
     }
+    for (const request of this.requestsFor(ready)) void this.send(request);
   }
 
+  /**
+   * Sends one request and settles its batches. A grouped request refused with an error a retry
+   * cannot fix (one batch's record too large, say) is sent again batch by batch, so that the
+   * refusal reaches only the batches it concerns (idempotence makes the re-send safe).
+   */
+  private async send(request: readonly { lane: Lane; batch: Batch }[]): Promise<void> {
+    const outcomes = await this.attempt(request.map((entry) => entry.batch));
+    const refused = outcomes[0]!;
+    if (request.length > 1 && 'error' in refused && !refused.error.retriable) {
+      await Promise.all(request.map(async (entry) => this.settle(entry.lane, entry.batch, (await this.attempt([entry.batch]))[0]!)));
+    } else {
+      request.forEach((entry, i) => this.settle(entry.lane, entry.batch, outcomes[i]!));
+    }
+    // Once for the whole request: the room its batches left is filled by one request, not one each.
+    this.pump();
+  }
+
+  /**
+   * When some batch is going out, the open batches of other partitions go with it, in the same
+   * request, without waiting out their linger (as Kafka's producer drains every partition of a broker
+   * it sends to): no request more, and their records wait less.
+   */
+  private rideAlong(): void {
+    let going = false;
+    for (const lane of this.lanes.values()) if (lane.queue[0]?.sendable === true) going = true;
+    if (!going) return;
+    for (const lane of this.lanes.values()) {
+      const head = lane.queue[0];
+      if (head !== undefined && head.records.length > 0) this.markSendable(head);
+    }
+  }
+
+  /**
+   * Groups batches ready at once into requests, as Kafka's producer does: one request carries one
+   * batch per partition of a topic, under one producer id. Only an idempotent producer groups: a
+   * request that fails is retried whole, which is harmless only when the broker drops what it
+   * already wrote. Batches keep their order: a partition's next batch goes in a later request.
+   */
+  private requestsFor(ready: readonly { lane: Lane; batch: Batch }[]): { lane: Lane; batch: Batch }[][] {
+    if (!this.settings.idempotent) return ready.map((entry) => [entry]);
+    const requests: { lane: Lane; batch: Batch }[][] = [];
+    const open = new Map<string, { entries: { lane: Lane; batch: Batch }[]; partitions: Set<number> }>();
+    for (const entry of ready) {
+      const { batch } = entry;
+      const key = `${batch.topic}\u0000${batch.identity?.producerId}\u0000${batch.identity?.producerEpoch}`;
+      let request = open.get(key);
+      if (request === undefined || request.partitions.has(batch.partition)) {
+        request = { entries: [], partitions: new Set() };
+        open.set(key, request);
+        requests.push(request.entries);
+      }
+      request.entries.push(entry);
+      request.partitions.add(batch.partition);
+    }
+    return requests;
+  }
+
+  /** Bookkeeping of a batch going out: its order in the lane and its sequence numbers. */
   private dispatch(lane: Lane, batch: Batch): void {
     batch.dispatched = true;
     batch.order = lane.dispatched++;
@@ -248,39 +326,43 @@ export class ProducerLanes {
     }
     lane.inFlight.push(batch);
     this.inFlightCount++;
-    void this.attempt(batch).then((outcome) => this.settle(lane, batch, outcome));
   }
 
-  /** Sends a batch once on the current produce stream (opening one if needed); never rejects. */
-  private async attempt(batch: Batch): Promise<Outcome> {
+  /**
+   * Sends batches (one topic, one producer id, distinct partitions) as one request on the current
+   * produce stream, opening one if needed. Never rejects: each batch gets the request's outcome.
+   */
+  private async attempt(batches: readonly Batch[]): Promise<Outcome[]> {
+    const all = (outcome: Outcome): Outcome[] => batches.map(() => outcome);
     let stream: ProduceStream;
     try {
       const client = await this.connection.get();
       if (this.stream === undefined || !this.stream.isOpen) this.stream = client.produceStream({ inFlightMax: this.settings.inFlightMax });
       stream = this.stream;
     } catch (error) {
-      return { error: fromCallError(error) };
+      return all({ error: fromCallError(error) });
     }
+    const first = batches[0]!;
     const request: ProduceRequest = {
-      topic: batch.topic,
-      partitions: [{ partition: batch.partition, records: batch.records, ...(batch.baseSequence === undefined ? {} : { baseSequence: batch.baseSequence }) }],
-      ...(batch.identity === undefined ? {} : { producer: batch.identity }),
+      topic: first.topic,
+      partitions: batches.map((batch) => ({ partition: batch.partition, records: batch.records, ...(batch.baseSequence === undefined ? {} : { baseSequence: batch.baseSequence }) })),
+      ...(first.identity === undefined ? {} : { producer: first.identity }),
     };
-    // A stream answers in order, so one unanswered batch cannot be given up alone: the stream is
-    // cancelled, and every batch still on it counts as timed out (retrying them is safe).
+    // A stream answers in order, so one unanswered request cannot be given up alone: the stream is
+    // cancelled, and every request still on it counts as timed out (retrying them is safe).
     const timer = setTimeout(() => {
       this.timedOut.add(stream);
       stream.cancel();
     }, this.settings.requestTimeoutMs);
     try {
-      return { result: await stream.send(request) };
+      return all({ result: await stream.send(request) });
     } catch (error) {
       const failure = fromCallError(error);
       if (this.timedOut.has(stream) && failure.code === 'CANCELLED') {
         const message = `no answer to a produce request within ${this.settings.requestTimeoutMs} ms (requestTimeoutMs)`;
-        return { error: clientError('DEADLINE_EXCEEDED', message, GrpcStatusCode.DEADLINE_EXCEEDED) };
+        return all({ error: clientError('DEADLINE_EXCEEDED', message, GrpcStatusCode.DEADLINE_EXCEEDED) });
       }
-      return { error: failure };
+      return all({ error: failure });
     } finally {
       clearTimeout(timer);
     }
@@ -308,7 +390,6 @@ export class ProducerLanes {
       }
     }
     if (lane.recovering && lane.inFlight.length === 0 && !lane.recoveryRunning) void this.recover(lane);
-    this.pump();
   }
 
   private mayRetry(batch: Batch, error: SluiceError): boolean {
@@ -338,7 +419,7 @@ export class ProducerLanes {
           }
         }
         this.inFlightCount++;
-        const outcome = await this.attempt(batch);
+        const outcome = (await this.attempt([batch]))[0]!;
         this.inFlightCount--;
         if ('result' in outcome) {
           lane.retry.shift();

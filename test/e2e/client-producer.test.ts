@@ -46,6 +46,33 @@ describe('Producer', () => {
     expect((await readPartition(client, 'orders', 0)).map((r) => r.value)).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
   });
 
+  it('sends the batches of many partitions that are ready together as one request; a refusal still reaches only its own batch', async () => {
+    const { env, sluice } = await setUp({ settings: { recordBytesMax: 10_000 } });
+    await sluice.admin().createTopic({ name: 'wide', partitionCount: 8 });
+    // inFlightMax counts batches: room for all eight at once.
+    const producer = sluice.producer({ lingerMs: 30, inFlightMax: 8 });
+    await producer.connect();
+    const before = await produceRequestCount(env.broker);
+    const written = await producer.send({ topic: 'wide', messages: Array.from({ length: 8 }, (_, p) => ({ value: `p${p}`, partition: p })) });
+    // Eight batches, one per partition, left in one request.
+    expect((await produceRequestCount(env.broker)) - before).toBe(1);
+    expect(written.map((w) => [w.partition, w.offset])).toEqual(Array.from({ length: 8 }, (_, p) => [p, 0]));
+
+    // One partition's batch holds a record the broker refuses: the request is refused whole, and the
+    // producer sends its batches again one by one, so only that send fails.
+    const outcomes = await Promise.allSettled([
+      producer.send({ topic: 'wide', messages: [{ value: 'ok', partition: 0 }] }),
+      producer.send({ topic: 'wide', messages: [{ value: 'x'.repeat(20_000), partition: 1 }] }),
+      producer.send({ topic: 'wide', messages: [{ value: 'ok', partition: 2 }] }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'RECORD_TOO_LARGE' });
+    const client = await env.client();
+    expect((await readPartition(client, 'wide', 0)).map((r) => r.value)).toEqual(['p0', 'ok']);
+    expect((await readPartition(client, 'wide', 1)).map((r) => r.value)).toEqual(['p1']);
+    expect((await readPartition(client, 'wide', 2)).map((r) => r.value)).toEqual(['p2', 'ok']);
+  });
+
   it('closes a batch at batchRecordsMax or batchBytesMax, and sends the rest after lingerMs', async () => {
     const { env, sluice } = await setUp();
     await sluice.admin().createTopic({ name: 'big', partitionCount: 1 });
