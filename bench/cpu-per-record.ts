@@ -9,7 +9,7 @@
  * be judged on a busy 2-core box; wall-clock records/s is printed beside them for reference.
  *
  * Both sides run what users run: the built broker (`dist/main.js`) and the built client
- * (`dist/client/index.js`); `npm run build` first. `--tsx` runs both from src/ through tsx instead,
+ * (`dist/client/index.js`), which the npm script builds first. `--tsx` runs both from src/ through tsx instead,
  * which costs more (tsx wraps every function it creates to keep its name).
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -28,11 +28,11 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** Starts `node --import tsx <args>` in the repository root, keeping the tail of its output for errors. */
+/** Starts `node <args>` in the repository root, keeping the tail of its output for errors. */
 function spawnNode(args: readonly string[]): { child: ChildProcess; output: () => string; exited: Promise<void> } {
   // The child's settings come from its flags alone, not from SLUICE_* variables of this shell.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
   const keep = (chunk: Buffer): void => {
@@ -59,12 +59,15 @@ function stopper(child: ChildProcess, exited: Promise<void>): () => Promise<void
   };
 }
 
-/** Starts a broker on `dataDir` with both ports picked by the OS; resolves once it listens. */
-export async function startBrokerProcess(options: { dataDir: string; extraArgs?: readonly string[] }): Promise<ChildServer> {
+/**
+ * Starts a broker on `dataDir` with both ports picked by the OS; resolves once it listens. From
+ * source through tsx by default; `build: 'dist'` runs `dist/main.js` as `npm start` does (build first).
+ */
+export async function startBrokerProcess(options: { dataDir: string; extraArgs?: readonly string[]; build?: 'source' | 'dist' }): Promise<ChildServer> {
   const portFile = path.join(path.dirname(options.dataDir), `ports-${path.basename(options.dataDir)}.json`);
   fs.rmSync(portFile, { force: true });
   const { child, output, exited } = spawnNode([
-    'src/main.ts',
+    ...(options.build === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']),
     '--data-dir',
     options.dataDir,
     '--grpc-port',
@@ -94,7 +97,7 @@ export async function startBrokerProcess(options: { dataDir: string; extraArgs?:
 
 /** Starts bench/echo-server.ts; resolves once it listens. */
 export async function startEchoProcess(): Promise<ChildServer> {
-  const { child, output, exited } = spawnNode(['bench/echo-server.ts']);
+  const { child, output, exited } = spawnNode(['--import', 'tsx', 'bench/echo-server.ts']);
   const ready = new Promise<{ port: number; pid: number }>((resolve, reject) => {
     let pending = '';
     const onData = (chunk: Buffer): void => {

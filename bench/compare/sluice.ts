@@ -1,11 +1,14 @@
 /**
- * Sluice in the comparison: the broker from source (`node --import tsx src/main.ts`, as
- * bench/grpc-processes.ts starts it) on a temporary data directory, driven through the client
- * library (`Sluice`: producer, consumer, admin). Durability is a topic setting, given when the
- * benchmark creates each topic. Keys route with the client's own partitioner (murmur2).
+ * Sluice in the comparison as users run it: the built broker (`dist/main.js`, what `npm start`
+ * runs) on a temporary data directory, driven through the built client library
+ * (`dist/client/index.js`: producer, consumer, admin); `npm run bench:compare` builds both first.
+ * Durability is a topic setting, given when the benchmark creates each topic. Keys route with the
+ * client's own partitioner (murmur2).
  */
 import path from 'node:path';
-import { type Admin, type Consumer, Sluice } from '../../src/client/index.js';
+import { fileURLToPath } from 'node:url';
+import type * as ClientLibrary from '../../src/client/index.js';
+import type { Admin, Consumer, Sluice } from '../../src/client/index.js';
 import { startBrokerProcess } from '../grpc-processes.js';
 import {
   type ConsumeOutcome,
@@ -47,6 +50,9 @@ const LATENCY_PRODUCER_OPTIONS = { lingerMs: 5, batchRecordsMax: 1000, inFlightM
 const CONSUMER_IN_FLIGHT_MAX = 1000;
 const DRAIN_WAIT_MS = 5_000;
 
+const DIST_CLIENT = fileURLToPath(new URL('../../dist/client/index.js', import.meta.url));
+const library = (await import(DIST_CLIENT)) as typeof ClientLibrary;
+
 function describeDurability(durability: Durability): DurabilitySetting {
   return durability === 'always'
     ? { label: 'durability=always (fdatasync before ack, group commit)', matched: true }
@@ -54,7 +60,7 @@ function describeDurability(durability: Durability): DurabilitySetting {
 }
 
 async function start(options: { durability: Durability; dataDir: string }): Promise<ServerHandle> {
-  const broker = await startBrokerProcess({ dataDir: path.join(options.dataDir, 'sluice') });
+  const broker = await startBrokerProcess({ dataDir: path.join(options.dataDir, 'sluice'), build: 'dist' });
   const [host, port] = broker.address.split(':');
   return { endpoint: { host: host!, port: Number(port) }, pid: broker.pid, stop: () => broker.stop() };
 }
@@ -64,7 +70,7 @@ class SluiceBenchClient implements SystemClient {
   private readonly admin: Admin;
 
   constructor(endpoint: Endpoint) {
-    this.sluice = new Sluice({ brokers: [`${endpoint.host}:${endpoint.port}`], clientId: 'bench-compare' });
+    this.sluice = new library.Sluice({ brokers: [`${endpoint.host}:${endpoint.port}`], clientId: 'bench-compare' });
     this.admin = this.sluice.admin();
   }
 
