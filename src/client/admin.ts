@@ -8,7 +8,7 @@
  */
 import type { Connection } from './connection.js';
 import type { TopicPartition } from './consumer-session.js';
-import type { CreateTopicRequest, ListOffsetsRequest, PartitionOffset, RecordHeader, TopicDescription } from './types.js';
+import type { CreateTopicRequest, ListOffsetsRequest, PartitionOffset, RecordHeader, RedriveRequest, TopicDescription } from './types.js';
 import type * as wire from '../wire/index.js';
 
 export interface GroupSummary {
@@ -126,22 +126,6 @@ export interface ListDeadLettersResult {
   topic: string;
   dlqTopic: string;
   deadLetters: DeadLetter[];
-}
-
-export interface RedriveRequest {
-  topic: string;
-  /** Republish here instead of each record's original topic. */
-  toTopic?: string;
-  dlqPartition?: number;
-  fromOffset?: number;
-  toOffset?: number;
-  originalPartition?: number;
-  errorContains?: string;
-  dryRun?: boolean;
-  recordsPerSecondMax?: number;
-  /** Loop guard: skip records redriven this often (default 3) unless `force`. */
-  redriveCountMax?: number;
-  force?: boolean;
 }
 
 export interface RedriveResult {

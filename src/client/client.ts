@@ -31,6 +31,7 @@ import {
   type ProduceRequest,
   type ProduceResult,
   type ProducerIdentity,
+  type RedriveRequest,
   type SubscribeRequest,
   type TopicDescription,
   decodeFetchResponse,
@@ -278,19 +279,7 @@ export class SluiceClient {
 
   /** Republishes dead letters of `topic` (see README "Dead-letter topics"). */
   async redrive(
-    request: {
-      topic: string;
-      toTopic?: string;
-      dlqPartition?: number;
-      fromOffset?: number;
-      toOffset?: number;
-      originalPartition?: number;
-      errorContains?: string;
-      dryRun?: boolean;
-      recordsPerSecondMax?: number;
-      redriveCountMax?: number;
-      force?: boolean;
-    },
+    request: RedriveRequest,
     options?: CallOptions,
   ): Promise<wire.RedriveResponse> {
     const { topic, toTopic, errorContains, dryRun, recordsPerSecondMax, redriveCountMax, force, ...optional } = request;

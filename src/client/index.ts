@@ -32,7 +32,6 @@ export {
   type ListDeadLettersResult,
   type DeadLetter,
   type DeadLetterProvenance,
-  type RedriveRequest,
   type RedriveResult,
 } from './admin.js';
 export { json, DeserializationError, type Serializer, type Deserializer, type Serde } from './serde.js';
@@ -73,5 +72,6 @@ export type {
   CreateTopicRequest,
   PartitionDescription,
   TopicDescription,
+  RedriveRequest,
 } from './types.js';
 export type { ErrorCode } from '../errors.js';

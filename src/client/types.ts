@@ -169,6 +169,23 @@ export interface TopicDescription {
   partitions: PartitionDescription[];
 }
 
+/** Which dead letters a redrive republishes, and how (README "Dead-letter topics"). */
+export interface RedriveRequest {
+  topic: string;
+  /** Republish here instead of each record's original topic. */
+  toTopic?: string;
+  dlqPartition?: number;
+  fromOffset?: number;
+  toOffset?: number;
+  originalPartition?: number;
+  errorContains?: string;
+  dryRun?: boolean;
+  recordsPerSecondMax?: number;
+  /** Loop guard: skip records redriven this often (default 3) unless `force`. */
+  redriveCountMax?: number;
+  force?: boolean;
+}
+
 // ---- to the wire ----
 
 export function toBuffer(value: Bytes): Buffer {

@@ -116,4 +116,35 @@ describe('record batches on the wire', () => {
       messages.map((m) => [m.offset, text(m.value ?? null), text(m.key ?? null), m.timestampMs, m.headers[0]?.key]),
     );
   });
+
+  it('splits a redelivery around an offset acknowledged out of order into one batch per run, with the attempts of a retry', async () => {
+    await client.createTopic({ name: 'rb-runs', partitionCount: 1 });
+    await client.produce({ topic: 'rb-runs', partition: 0, records: ['a', 'b', 'c'].map((value) => ({ value })) });
+    const call = raw.bidi<ConsumeRequest, ConsumeEvent>(brokerService.Consume);
+    const deliveries: NonNullable<ConsumeEvent['delivery']>[] = [];
+    let generation = 0;
+    call.on('data', (event: ConsumeEvent) => {
+      if (event.assignment) generation = event.assignment.generation;
+      if (event.delivery) deliveries.push(event.delivery);
+    });
+    call.on('error', () => undefined);
+    call.write({
+      join: { group: 'runs', topics: ['rb-runs'], clientId: 'raw', instanceId: '', sessionTimeoutMs: 0, ackTimeoutMs: 0, inFlightMax: 0, retryBackoffMs: 0, strategy: '', startFrom: '', recordBatches: true },
+    });
+    try {
+      await waitUntil(() => deliveries.length === 1, 10_000, 'the first delivery');
+      expect(decodeRecords(deliveries[0]!.recordBatch!).map((r) => r.offset)).toEqual([0, 1, 2]);
+      // Offset 1 done out of order, offset 0 failed: 0 and 2 come again, 1 is skipped.
+      call.write({ ack: { topic: 'rb-runs', partition: 0, generation, ranges: [{ first: 1, last: 1 }] } });
+      call.write({ nack: { topic: 'rb-runs', partition: 0, generation, offset: 0, delayMs: 0, error: 'once more', errorClass: '' } });
+      await waitUntil(() => deliveries.length === 3, 10_000, 'the redelivery as two batches');
+      const runs = deliveries.slice(1).map((d) => ({ offsets: decodeRecords(d.recordBatch!).map((r) => [r.offset, text(r.value)]), attempts: d.deliveryAttempts }));
+      expect(runs).toEqual([
+        { offsets: [[0, 'a']], attempts: [2] },
+        { offsets: [[2, 'c']], attempts: [] },
+      ]);
+    } finally {
+      call.cancel();
+    }
+  });
 });
