@@ -752,5 +752,6 @@ function bucketsFor(
   return buckets;
 }
 
-export type { MemberSink, JoinRequest, DeliveredRecord, DeliveredRecordEvent, TopicPartition, GroupDescription, GroupSummary, ResetTarget, ResetPlanEntry } from './group/index.js';
+export type { MemberSink, JoinRequest, Delivery, DeliveredRecord, OffsetRange, TopicPartition, GroupDescription, GroupSummary, ResetTarget, ResetPlanEntry } from './group/index.js';
+export { deliveredRecords } from './group/index.js';
 export type { DeadLetterView, RedriveRequest, RedriveResult } from './dlq/index.js';

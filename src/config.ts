@@ -310,6 +310,14 @@ export const BROKER_SETTINGS = {
     max: 10_000,
     description: 'How often sessions, visibility timeouts and revocations are checked.',
   },
+  offsetCommitIntervalMs: {
+    kind: 'integer',
+    default: 100,
+    min: 0,
+    max: 60_000,
+    description:
+      'How long acknowledged progress may wait before the committed offset is written to the metadata store (one write per group per interval); a broker crash redelivers at most that much acknowledged work. 0: after every event-loop turn.',
+  },
   deliveryBytesMax: { kind: 'integer', default: 1 * MiB, min: 1 * KiB, max: 64 * MiB, description: 'Byte budget of one delivery of records to a member.' },
   shutdownGraceMs: { kind: 'integer', default: 10_000, min: 0, max: 300_000, description: 'How long shutdown waits for in-flight requests.' },
 } as const satisfies Record<string, Setting>;

@@ -62,7 +62,7 @@ export class BrokerMetrics {
   });
   readonly deliveredBytes = new Counter({
     name: 'sluice_delivered_bytes_total',
-    help: 'Record bytes (key + value + headers) delivered to consumer-group members, by topic and group.',
+    help: 'Bytes of record batches (as stored in the log) delivered to consumer-group members, by topic and group.',
     labelNames: ['topic', 'group'],
     registers: [this.registry],
   });

@@ -24,6 +24,7 @@ export {
   splitBatches,
   readBatchHeader,
   checkBatch,
+  sliceBatch,
   batchLastOffset,
   batchNextOffset,
   BATCH_HEADER_BYTES,

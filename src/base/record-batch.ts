@@ -402,3 +402,73 @@ export function splitBatches(bytes: Buffer): Buffer[] {
   }
   return batches;
 }
+
+/**
+ * The records of `batch` from `firstOffset` to `lastOffset` as a batch of their own, based at
+ * `firstOffset`: how part of a stored batch is handed out without decoding its records. Keys,
+ * values and headers are copied as bytes; only each record's length, timestamp delta and offset
+ * delta are rewritten. Returns `batch` itself when the range covers all of it.
+ */
+export function sliceBatch(batch: Buffer, firstOffset: number, lastOffset: number): Buffer {
+  const header = readBatchHeader(batch, 0);
+  const skip = firstOffset - header.baseOffset;
+  const count = lastOffset - firstOffset + 1;
+  assert(skip >= 0 && count >= 1 && skip + count <= header.recordCount, `offsets ${firstOffset}-${lastOffset} are not inside the batch`);
+  if (skip === 0 && count === header.recordCount) return batch;
+  const end = header.batchBytes;
+  const cursor = { pos: BATCH_HEADER_BYTES };
+  for (let i = 0; i < skip; i++) {
+    const length = readVarint(batch, cursor, end);
+    cursor.pos += length;
+  }
+  const start = cursor.pos;
+
+  // First pass: the slice's size and timestamps (the first kept record's timestamp becomes the base).
+  let total = BATCH_HEADER_BYTES;
+  let firstDelta = 0;
+  let maxDelta = 0;
+  for (let i = 0; i < count; i++) {
+    const length = readVarint(batch, cursor, end);
+    const recordEnd = cursor.pos + length;
+    cursor.pos++; // attributes
+    const timestampDelta = readVarint(batch, cursor, recordEnd);
+    readVarint(batch, cursor, recordEnd); // offsetDelta, rewritten
+    if (i === 0) firstDelta = maxDelta = timestampDelta;
+    else if (timestampDelta > maxDelta) maxDelta = timestampDelta;
+    const body = 1 + varintBytes(timestampDelta - firstDelta) + varintBytes(i) + (recordEnd - cursor.pos);
+    total += varintBytes(body) + body;
+    cursor.pos = recordEnd;
+  }
+
+  const out = Buffer.allocUnsafe(total);
+  batch.copy(out, 0, 0, BATCH_HEADER_BYTES);
+  writeInt64(out, Field.baseOffset, firstOffset);
+  out.writeInt32BE(total - BATCH_LENGTH_PREFIX_BYTES, Field.batchLength);
+  out.writeInt32BE(count - 1, Field.lastOffsetDelta);
+  out.writeInt32BE(count, Field.recordCount);
+  writeInt64(out, Field.firstTimestamp, header.firstTimestampMs + firstDelta);
+  writeInt64(out, Field.maxTimestamp, header.firstTimestampMs + maxDelta);
+  if (header.baseSequence !== -1) out.writeInt32BE(header.baseSequence + skip, Field.baseSequence);
+
+  // Second pass: each record with its deltas rebased and the rest of its bytes copied as they are.
+  cursor.pos = start;
+  let pos = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const length = readVarint(batch, cursor, end);
+    const recordEnd = cursor.pos + length;
+    const attributes = batch[cursor.pos++]!;
+    const timestampDelta = readVarint(batch, cursor, recordEnd);
+    readVarint(batch, cursor, recordEnd);
+    const rest = recordEnd - cursor.pos;
+    pos = writeVarint(out, pos, 1 + varintBytes(timestampDelta - firstDelta) + varintBytes(i) + rest);
+    out[pos++] = attributes;
+    pos = writeVarint(out, pos, timestampDelta - firstDelta);
+    pos = writeVarint(out, pos, i);
+    batch.copy(out, pos, cursor.pos, recordEnd);
+    pos += rest;
+    cursor.pos = recordEnd;
+  }
+  assert(pos === total, `sliced ${pos} bytes, sized ${total}`);
+  out.writeUInt32BE(crc32(out.subarray(CRC_START)), Field.crc);
+  return out;
+}

@@ -293,7 +293,7 @@ export function toRanges(offsets: readonly number[]): wire.OffsetRange[] {
   return ranges;
 }
 
-/** A delivery's records: from its record batch (checksum verified) or its per-record messages. */
+/** A delivery's records: from its record batches (back to back, checksums verified) or its per-record messages. */
 function decodeDelivery(delivery: wire.Delivery): DeliveredRecord[] {
   const { topic, partition, generation } = delivery;
   const batch = delivery.recordBatch;
@@ -310,18 +310,15 @@ function decodeDelivery(delivery: wire.Delivery): DeliveredRecord[] {
       generation,
     }));
   }
-  const check = checkBatch(batch, 0, batch.length);
-  if (!check.ok) throw new Error(`its record batch is invalid (${check.problem})`);
   const attempts = delivery.deliveryAttempts ?? [];
-  return decodeRecords(batch).map((r, i) => ({
-    topic,
-    partition,
-    offset: r.offset,
-    timestampMs: r.timestampMs,
-    key: r.key,
-    value: r.value,
-    headers: r.headers,
-    deliveryAttempt: attempts[i] ?? 1,
-    generation,
-  }));
+  const records: DeliveredRecord[] = [];
+  for (let pos = 0; pos < batch.length; ) {
+    const check = checkBatch(batch, pos, batch.length - pos);
+    if (!check.ok) throw new Error(`its record batch at byte ${pos} is invalid (${check.problem})`);
+    for (const r of decodeRecords(batch.subarray(pos, pos + check.header.batchBytes))) {
+      records.push({ topic, partition, offset: r.offset, timestampMs: r.timestampMs, key: r.key, value: r.value, headers: r.headers, deliveryAttempt: attempts[records.length] ?? 1, generation });
+    }
+    pos += check.header.batchBytes;
+  }
+  return records;
 }

@@ -7,9 +7,10 @@
  * refreshes its session; a member silent for its session timeout is removed as if it died.
  *
  * What "acknowledged" means. An ack is applied in memory at once: the committed offset (end of the
- * contiguous acknowledged prefix) is written to the metadata store in the next turn, committed but
- * not flushed, so a broker crash may redeliver a few acknowledged records (at-least-once). An
- * explicit `commit` resolves only once flushed. Failed attempts are persisted durably before the
+ * contiguous acknowledged prefix) is written to the metadata store within offsetCommitIntervalMs
+ * (one write per group per interval, not one per ack), committed but not flushed, so a broker crash
+ * redelivers the records acknowledged since the last write (at-least-once). A clean shutdown writes
+ * them all. An explicit `commit` resolves only once flushed. Failed attempts are persisted durably before the
  * record is delivered again, and a dead letter is durable in the DLQ topic before the committed
  * offset moves past it: a crash may duplicate a dead letter, never lose one.
  *
@@ -24,10 +25,10 @@ import type { BrokerSettings } from '../config.js';
 import { BrokerError } from '../errors.js';
 import type { DeliveryAttempts, MetaStore } from '../meta/index.js';
 import type { Partition, TopicRegistry } from '../partition/index.js';
-import { type LogRecord, decodeRecords, splitBatches } from '../storage/index.js';
+import { type LogRecord, decodeRecords, readBatchHeader, sliceBatch, splitBatches } from '../storage/index.js';
 import { type AssignmentStrategy, type TopicPartition, assign, partitionKey } from './assignor.js';
 import { GroupState, type Member, type MemberSink, type PartitionSlot, type ReadAhead } from './group-state.js';
-import { type FailureCause, PartitionCursor } from './partition-cursor.js';
+import { type FailureCause, type OffsetRange, PartitionCursor } from './partition-cursor.js';
 
 export type GroupSettings = Pick<
   BrokerSettings,
@@ -41,6 +42,7 @@ export type GroupSettings = Pick<
   | 'groupMembersMax'
   | 'groupsMax'
   | 'groupTickIntervalMs'
+  | 'offsetCommitIntervalMs'
   | 'deliveryBytesMax'
   | 'topicNameBytesMax'
 >;
@@ -112,7 +114,10 @@ export class GroupCoordinator {
   private readonly groups = new Map<string, GroupState>();
   private readonly startFrom = new Map<string, 'earliest' | 'latest'>();
   private readonly pumpScheduled = new Set<string>();
+  /** Slots whose committed offset moved since it was last written, per group. */
   private readonly dirty = new Map<string, Set<PartitionSlot>>();
+  /** Groups whose committed offsets are being written right now. */
+  private readonly committing = new Set<string>();
   private readonly timers = new Set<Timer>();
   private tickTimer: Timer | undefined;
   private closed = false;
@@ -233,10 +238,10 @@ export class GroupCoordinator {
   private releaseAll(group: GroupState, member: Member, cause: FailureCause | undefined): void {
     for (const slot of group.slots.values()) {
       if (slot.ownership?.memberId !== member.memberId) continue;
-      const head = slot.cursor.inFlightRecords().find((r) => r.memberId === member.memberId);
+      const head = slot.cursor.firstHeldBy(member.memberId);
       if (head === undefined) continue;
       if (cause === undefined) slot.cursor.releaseMember(member.memberId, this.now, { countHeadAsFailure: false });
-      else this.fail(group, slot, head.offset, cause, member, { error: `member ${member.memberId} ${cause === 'timeout' ? 'timed out' : 'died'} holding it`, errorClass: cause });
+      else this.fail(group, slot, head, cause, member, { error: `member ${member.memberId} ${cause === 'timeout' ? 'timed out' : 'died'} holding it`, errorClass: cause });
     }
   }
 
@@ -286,9 +291,13 @@ export class GroupCoordinator {
     this.forgetIfIdle(group);
   }
 
-  /** A group with no members and nothing left to finish lives on only in the metadata store. */
+  /**
+   * A group with no members and nothing left to finish lives on only in the metadata store, once its
+   * committed offsets are written there (a member joining later reads them back).
+   */
   private forgetIfIdle(group: GroupState): void {
-    if (group.members.size === 0 && group.slots.size === 0 && this.groups.get(group.name) === group) this.groups.delete(group.name);
+    if (group.members.size > 0 || group.slots.size > 0 || this.dirty.has(group.name) || this.committing.has(group.name)) return;
+    if (this.groups.get(group.name) === group) this.groups.delete(group.name);
   }
 
   /** Hands a slot to `memberId` (undefined: nobody), through revoking when another member holds records of it. */
@@ -311,7 +320,7 @@ export class GroupCoordinator {
   private finishRevocation(group: GroupState, slot: PartitionSlot): void {
     const ownership = slot.ownership;
     if (ownership?.kind !== 'revoking') return;
-    const oldOwnerHolds = slot.cursor.inFlightRecords().some((r) => r.memberId === ownership.memberId);
+    const oldOwnerHolds = slot.cursor.firstHeldBy(ownership.memberId) !== undefined;
     if (oldOwnerHolds && this.now < ownership.deadlineMs && group.members.has(ownership.memberId)) return;
     slot.cursor.releaseMember(ownership.memberId, this.now, { countHeadAsFailure: false });
     const next = ownership.nextMemberId === undefined ? undefined : group.members.get(ownership.nextMemberId);
@@ -321,8 +330,10 @@ export class GroupCoordinator {
     this.schedulePump(group);
   }
 
+  /** Forgets a slot nobody owns, once its committed offset is written (a later owner reads it back). */
   private dropSlotIfIdle(group: GroupState, slot: PartitionSlot): void {
     if (slot.ownership !== undefined || slot.blockedBy !== undefined) return;
+    if (this.dirty.get(group.name)?.has(slot) === true || this.committing.has(group.name)) return;
     slot.waitingForData?.abort();
     group.slots.delete(partitionKey(slot));
   }
@@ -380,11 +391,11 @@ export class GroupCoordinator {
     return slot;
   }
 
-  /** Acknowledges processed records; offsets the member does not hold (already redelivered) are ignored. */
-  ack(ref: MemberRef & { generation: number; topic: string; partition: number; offsets: readonly number[] }): void {
+  /** Acknowledges processed records by offset ranges; offsets the member does not hold (already redelivered) are ignored. */
+  ack(ref: MemberRef & { generation: number; topic: string; partition: number; ranges: readonly OffsetRange[] }): void {
     const { group, member } = this.memberOf(ref);
     const slot = this.ownedSlot(group, member, ref.topic, ref.partition, ref.generation);
-    if (slot.cursor.ack(ref.offsets, member.memberId).committedMoved) this.markDirty(group, slot);
+    if (slot.cursor.ack(ref.ranges, member.memberId).committedMoved) this.markDirty(group, slot);
     this.finishRevocation(group, slot);
     this.schedulePump(group);
   }
@@ -393,7 +404,7 @@ export class GroupCoordinator {
   nack(ref: MemberRef & { generation: number; topic: string; partition: number; offset: number; delayMs?: number } & FailureReport): void {
     const { group, member } = this.memberOf(ref);
     const slot = this.ownedSlot(group, member, ref.topic, ref.partition, ref.generation);
-    if (!slot.cursor.inFlightRecords().some((r) => r.offset === ref.offset && r.memberId === member.memberId)) return;
+    if (slot.cursor.holderOf(ref.offset) !== member.memberId) return;
     this.fail(group, slot, ref.offset, 'nack', member, ref, ref.delayMs);
   }
 
@@ -401,7 +412,7 @@ export class GroupCoordinator {
   reject(ref: MemberRef & { generation: number; topic: string; partition: number; offset: number } & FailureReport): void {
     const { group, member } = this.memberOf(ref);
     const slot = this.ownedSlot(group, member, ref.topic, ref.partition, ref.generation);
-    if (!slot.cursor.inFlightRecords().some((r) => r.offset === ref.offset && r.memberId === member.memberId)) return;
+    if (slot.cursor.holderOf(ref.offset) !== member.memberId) return;
     this.fail(group, slot, ref.offset, 'reject', member, ref);
   }
 
@@ -549,50 +560,53 @@ export class GroupCoordinator {
       return false;
     }
     const window = this.readAhead(slot, log, from);
-    const { records, nextOffset } = window;
-    const chosen: LogRecord[] = [];
-    let chosenBytes = 0;
+    // Up to `credit` records from `from` in runs of consecutive offsets, stepping over records
+    // acknowledged out of order (only after a rewind). The read-ahead is at most deliveryBytesMax.
+    const runs: OffsetRange[] = [];
+    let count = 0;
     let through = from - 1;
-    for (let i = firstAtOrAfter(records, from); i < records.length; i++) {
-      const record = records[i]!;
-      if (chosen.length >= credit || (chosen.length > 0 && chosenBytes >= this.options.settings.deliveryBytesMax)) break;
-      through = record.offset;
-      if (!slot.cursor.isAcked(record.offset)) {
-        chosen.push(record);
-        chosenBytes += recordBytes(record);
+    const windowLast = window.nextOffset - 1;
+    while (through < windowLast && count < credit) {
+      const next = through + 1;
+      const acked = slot.cursor.ackedFrom(next);
+      if (acked !== undefined && acked.first <= next) {
+        through = Math.min(acked.last, windowLast);
+        continue;
       }
+      const last = Math.min(windowLast, next + (credit - count) - 1, acked === undefined ? Infinity : acked.first - 1);
+      runs.push({ first: next, last });
+      count += last - next + 1;
+      through = last;
     }
     // Everything read was handed out: let the buffer go.
-    if (through + 1 >= nextOffset) slot.readAhead = undefined;
+    if (through >= windowLast) slot.readAhead = undefined;
     if (through < from) return false;
-    const attempts = slot.cursor.markDelivered(
-      chosen.map((r) => r.offset),
-      through,
-      member.memberId,
-      this.now + member.ackTimeoutMs,
-    );
-    const redelivered = attempts.filter((attempt) => attempt > 1).length;
+    const batches = runs.map((run) => batchesOf(window, run));
+    const attempts = runs.map((run) => (slot.cursor.hasFailures ? attemptsOf(slot.cursor, run) : []));
+    slot.cursor.markDelivered(runs, through, member.memberId, this.now + member.ackTimeoutMs);
+    const redelivered = attempts.reduce((sum, list) => sum + list.filter((attempt) => attempt > 1).length, 0);
     if (redelivered > 0) this.options.onRedelivery?.(slot.topic, group.name, redelivered);
-    if (chosen.length > 0) {
-      this.options.onDelivery?.(slot.topic, group.name, chosen.length, chosenBytes);
-      member.sink.records({
-        topic: slot.topic,
-        partition: slot.partition,
-        generation: member.generation,
-        records: chosen.map((r, i) => ({ offset: r.offset, timestampMs: r.timestampMs, key: r.key, value: r.value, headers: r.headers, deliveryAttempt: attempts[i]! })),
-      });
-    }
-    return through + 1 >= nextOffset && nextOffset < log.highWatermark;
+    let bytes = 0;
+    runs.forEach((run, i) => {
+      bytes += batches[i]!.length;
+      member.sink.deliver({ topic: slot.topic, partition: slot.partition, generation: member.generation, firstOffset: run.first, lastOffset: run.last, batches: batches[i]!, deliveryAttempts: attempts[i]! });
+    });
+    if (count > 0) this.options.onDelivery?.(slot.topic, group.name, count, bytes);
+    return through >= windowLast && window.nextOffset < log.highWatermark;
   }
 
-  /** The slot's read-ahead records if they cover `from`, else a new read of up to READ_AHEAD_BYTES_MAX from it. */
+  /** The slot's read-ahead if it covers `from`, else a new read of up to READ_AHEAD_BYTES_MAX from it. */
   private readAhead(slot: PartitionSlot, log: Partition, from: number): ReadAhead {
     const cached = slot.readAhead;
-    if (cached !== undefined && cached.log === log && cached.records.length > 0 && cached.records[0]!.offset <= from && from < cached.nextOffset) return cached;
+    if (cached !== undefined && cached.log === log && cached.batches.length > 0 && cached.batches[0]!.first <= from && from < cached.nextOffset) return cached;
     const { bytes, nextOffset } = log.read({ fromOffset: from, maxBytes: Math.min(READ_AHEAD_BYTES_MAX, this.options.settings.deliveryBytesMax) });
-    const records: LogRecord[] = [];
-    for (const batch of splitBatches(bytes)) for (const record of decodeRecords(batch)) records.push(record);
-    slot.readAhead = { log, records, nextOffset };
+    const batches: { start: number; end: number; first: number; last: number }[] = [];
+    for (let start = 0; start < bytes.length; ) {
+      const header = readBatchHeader(bytes, start);
+      batches.push({ start, end: start + header.batchBytes, first: header.baseOffset, last: header.baseOffset + header.lastOffsetDelta });
+      start += header.batchBytes;
+    }
+    slot.readAhead = { log, bytes, batches, nextOffset };
     return slot.readAhead;
   }
 
@@ -616,7 +630,9 @@ export class GroupCoordinator {
     if (slots === undefined) {
       slots = new Set();
       this.dirty.set(group.name, slots);
-      setImmediate(() => void this.flushCommits(group.name));
+      const interval = this.options.settings.offsetCommitIntervalMs;
+      if (interval === 0) setImmediate(() => void this.flushCommits(group.name));
+      else this.after(interval, () => void this.flushCommits(group.name));
     }
     slots.add(slot);
   }
@@ -627,11 +643,19 @@ export class GroupCoordinator {
     this.dirty.delete(groupName);
     if (slots === undefined || slots.size === 0) return;
     const entries = [...slots].map((slot) => ({ topic: slot.topic, partition: slot.partition, offset: slot.cursor.committedOffset }));
+    this.committing.add(groupName);
     try {
       await this.options.meta.commitOffsets(groupName, entries);
       await Promise.all(entries.map((e) => this.options.meta.clearDeliveryAttemptsBelow(groupName, e.topic, e.partition, e.offset)));
     } catch (error) {
       this.options.logger.error({ group: groupName, err: error }, 'writing committed offsets failed');
+    } finally {
+      this.committing.delete(groupName);
+      const group = this.groups.get(groupName);
+      if (group !== undefined) {
+        for (const slot of slots) if (group.slots.get(partitionKey(slot)) === slot) this.dropSlotIfIdle(group, slot);
+        this.forgetIfIdle(group);
+      }
     }
   }
 
@@ -780,23 +804,34 @@ export class GroupCoordinator {
   }
 }
 
-/** Index of the first record at or after `offset` (records are in offset order). */
-function firstAtOrAfter(records: readonly LogRecord[], offset: number): number {
-  let low = 0;
-  let high = records.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (records[middle]!.offset < offset) low = middle + 1;
-    else high = middle;
+/**
+ * The record batches holding exactly the offsets of `run` (inside the read-ahead): a view of the
+ * bytes read when the run covers whole batches, with a batch cut only at the ends of the run sliced.
+ */
+function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {
+  const pieces: Buffer[] = [];
+  let wholeStart = -1;
+  let wholeEnd = -1;
+  for (const batch of window.batches) {
+    if (batch.last < run.first) continue;
+    if (batch.first > run.last) break;
+    if (batch.first >= run.first && batch.last <= run.last) {
+      if (wholeStart < 0) wholeStart = batch.start;
+      wholeEnd = batch.end;
+      continue;
+    }
+    if (wholeStart >= 0) pieces.push(window.bytes.subarray(wholeStart, wholeEnd));
+    wholeStart = -1;
+    pieces.push(sliceBatch(window.bytes.subarray(batch.start, batch.end), Math.max(run.first, batch.first), Math.min(run.last, batch.last)));
   }
-  return low;
+  if (wholeStart >= 0) pieces.push(window.bytes.subarray(wholeStart, wholeEnd));
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
 
-/** Payload bytes of a record (key, value, headers), as delivery metrics and budgets count them. */
-function recordBytes(record: LogRecord): number {
-  let bytes = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-  for (const header of record.headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-  return bytes;
+/** The delivery attempt of each record of `run`; empty when every one is a first attempt. */
+function attemptsOf(cursor: PartitionCursor, run: OffsetRange): number[] {
+  const attempts = Array.from({ length: run.last - run.first + 1 }, (_, i) => cursor.deliveryAttempt(run.first + i));
+  return attempts.some((attempt) => attempt > 1) ? attempts : [];
 }
 
 function splitKey(key: string): [string, number] {

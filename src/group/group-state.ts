@@ -16,17 +16,27 @@
  * The generation increases with every rebalance; a member's acks and commits are accepted only for
  * partitions it owns (or is finishing while revoked).
  */
-import { type LogRecord, assert } from '../base/index.js';
+import { assert, decodeRecords, splitBatches } from '../base/index.js';
 import type { AssignmentStrategy, TopicPartition } from './assignor.js';
 import type { PartitionCursor } from './partition-cursor.js';
 
-export interface DeliveredRecordEvent {
+/**
+ * Records handed to a member: whole record batches in the log's format (src/base/record-batch.ts),
+ * back to back, holding the consecutive offsets `firstOffset` to `lastOffset`. Usually a view of the
+ * bytes read from the segment file; a batch only partly handed out is sliced.
+ */
+export interface Delivery {
   topic: string;
   partition: number;
   generation: number;
-  records: DeliveredRecord[];
+  firstOffset: number;
+  lastOffset: number;
+  batches: Buffer;
+  /** The delivery attempt of each record in offset order; empty when every one is 1. */
+  deliveryAttempts: readonly number[];
 }
 
+/** One delivered record, decoded (for transports and tests that want records, not batches). */
 export interface DeliveredRecord {
   offset: number;
   timestampMs: number;
@@ -36,11 +46,20 @@ export interface DeliveredRecord {
   deliveryAttempt: number;
 }
 
+/** The records of a delivery, decoded. */
+export function deliveredRecords(delivery: Delivery): DeliveredRecord[] {
+  const records: DeliveredRecord[] = [];
+  for (const batch of splitBatches(delivery.batches)) {
+    for (const record of decodeRecords(batch)) records.push({ ...record, deliveryAttempt: delivery.deliveryAttempts[records.length] ?? 1 });
+  }
+  return records;
+}
+
 /** How the coordinator talks to a member, whatever the transport. Calls never block. */
 export interface MemberSink {
   /** The member's complete assignment after a rebalance (records for other partitions will not come). */
   assignment(event: { generation: number; partitions: TopicPartition[] }): void;
-  records(event: DeliveredRecordEvent): void;
+  deliver(delivery: Delivery): void;
   /** The coordinator removed the member (session expired, group deleted, broker closing). */
   closed(reason: { code: string; message: string }): void;
 }
@@ -86,8 +105,10 @@ export interface PartitionSlot {
 export interface ReadAhead {
   /** The log they were read from (a topic re-created under the same name has a new one). */
   readonly log: object;
-  /** Decoded records in offset order, views into one read's buffer. */
-  readonly records: readonly LogRecord[];
+  /** Whole batches as read, back to back. */
+  readonly bytes: Buffer;
+  /** Where each batch of `bytes` starts and ends, and its first and last offsets, in offset order. */
+  readonly batches: readonly { start: number; end: number; first: number; last: number }[];
   /** The offset after the read's last batch. */
   readonly nextOffset: number;
 }

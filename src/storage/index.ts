@@ -17,6 +17,7 @@ export {
   splitBatches,
   readBatchHeader,
   checkBatch,
+  sliceBatch,
   batchLastOffset,
   batchNextOffset,
   BATCH_HEADER_BYTES,

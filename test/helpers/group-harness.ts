@@ -4,7 +4,7 @@
  */
 import { ManualClock, silentLogger } from '../../src/base/index.js';
 import { brokerSettings, topicConfig } from '../../src/config.js';
-import { GroupCoordinator, type DeadLetterRequest, type DeliveredRecord, type JoinRequest, type MemberSink, type TopicPartition } from '../../src/group/index.js';
+import { GroupCoordinator, type DeadLetterRequest, type DeliveredRecord, type Delivery, type JoinRequest, type MemberSink, type OffsetRange, type TopicPartition, deliveredRecords } from '../../src/group/index.js';
 import type { MetaStore } from '../../src/meta/index.js';
 import { TopicRegistry } from '../../src/partition/index.js';
 import { MemoryFileIO } from '../../src/storage/index.js';
@@ -22,8 +22,12 @@ export class RecordingMember implements MemberSink {
     this.partitions = event.partitions;
   }
 
-  records(event: { topic: string; partition: number; generation: number; records: DeliveredRecord[] }): void {
-    for (const record of event.records) this.received.push({ ...record, topic: event.topic, partition: event.partition });
+  /** Every delivery as it came (its record batches and offsets). */
+  deliveries: Delivery[] = [];
+
+  deliver(delivery: Delivery): void {
+    this.deliveries.push(delivery);
+    for (const record of deliveredRecords(delivery)) this.received.push({ ...record, topic: delivery.topic, partition: delivery.partition });
   }
 
   closed(reason: { code: string; message: string }): void {
@@ -110,4 +114,15 @@ export async function groupHarness(options: { partitions?: number; settings?: Re
     },
   };
   return harness;
+}
+
+/** Offsets as the ranges an ack carries (ascending, consecutive offsets joined). */
+export function rangesOf(offsets: readonly number[]): OffsetRange[] {
+  const ranges: OffsetRange[] = [];
+  for (const offset of [...offsets].sort((a, b) => a - b)) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && offset === last.last + 1) last.last = offset;
+    else if (last === undefined || offset > last.last) ranges.push({ first: offset, last: offset });
+  }
+  return ranges;
 }

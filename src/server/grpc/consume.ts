@@ -14,16 +14,16 @@
  * member leaves and the stream ends with SHUTTING_DOWN.
  *
  * Deliveries go out as one message per record, or, when the member joined with `record_batches`
- * (the TypeScript client does), as record batches in the log's format: one buffer per run of
- * consecutive offsets, with the delivery attempts only when one is a redelivery.
+ * (the TypeScript client does), as record batches in the log's format, passed on as read from the
+ * segment file: one message per run of consecutive offsets, with the delivery attempts only when
+ * one is a redelivery.
  *
  * Bounds: deliveries are bounded by the member's in-flight window (the coordinator sends no more
- * unacknowledged records than `in_flight_max`), and an ack's ranges may cover at most
- * `memberInFlightMax` offsets.
+ * unacknowledged records than `in_flight_max`); an ack holds ascending, disjoint offset ranges, at
+ * most `memberInFlightMax` of them.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { encodeBatch } from '../../base/index.js';
-import type { DeliveredRecord, DeliveredRecordEvent, MemberSink, TopicPartition } from '../../broker.js';
+import { type DeliveredRecord, type Delivery, type MemberSink, type OffsetRange, type TopicPartition, deliveredRecords } from '../../broker.js';
 import { BrokerError, type ErrorCode, isBrokerError } from '../../errors.js';
 import type * as wire from '../../wire/index.js';
 import { type HandlerContext, shuttingDown } from './context.js';
@@ -41,28 +41,6 @@ function toWireRecord(r: DeliveredRecord): wire.DeliveredRecord {
     headers: r.headers.map((h) => ({ key: h.key, ...(h.value === null ? {} : { value: h.value }) })),
     deliveryAttempt: r.deliveryAttempt,
   };
-}
-
-/** Splits delivered records (ascending offsets) into runs of consecutive offsets: a record batch holds one run. */
-function consecutiveRuns(records: readonly DeliveredRecord[]): DeliveredRecord[][] {
-  const runs: DeliveredRecord[][] = [];
-  let run: DeliveredRecord[] = [];
-  for (const record of records) {
-    if (run.length > 0 && record.offset !== run[run.length - 1]!.offset + 1) {
-      runs.push(run);
-      run = [];
-    }
-    run.push(record);
-  }
-  if (run.length > 0) runs.push(run);
-  return runs;
-}
-
-/** One run of records as a record batch at their offsets, with their attempts when any is a redelivery. */
-function packRecords(run: readonly DeliveredRecord[]): Pick<wire.Delivery, 'records' | 'recordBatch' | 'deliveryAttempts'> {
-  const recordBatch = encodeBatch({ records: run, baseOffset: run[0]!.offset });
-  const deliveryAttempts = run.some((r) => r.deliveryAttempt !== 1) ? run.map((r) => r.deliveryAttempt) : [];
-  return { records: [], recordBatch, deliveryAttempts };
 }
 
 export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire.ConsumeRequest, wire.ConsumeEvent>): void {
@@ -90,9 +68,10 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
 
   const sink: MemberSink = {
     assignment: (event: { generation: number; partitions: TopicPartition[] }) => send({ assignment: { generation: event.generation, partitions: event.partitions } }),
-    records: (event: DeliveredRecordEvent) => {
-      if (!recordBatches) return send({ delivery: { topic: event.topic, partition: event.partition, generation: event.generation, records: event.records.map(toWireRecord) } });
-      for (const run of consecutiveRuns(event.records)) send({ delivery: { topic: event.topic, partition: event.partition, generation: event.generation, ...packRecords(run) } });
+    deliver: (delivery: Delivery) => {
+      const { topic, partition, generation } = delivery;
+      if (recordBatches) send({ delivery: { topic, partition, generation, records: [], recordBatch: delivery.batches, deliveryAttempts: [...delivery.deliveryAttempts] } });
+      else send({ delivery: { topic, partition, generation, records: deliveredRecords(delivery).map(toWireRecord) } });
     },
     closed: (reason: { code: string; message: string }) => {
       member = undefined;
@@ -146,17 +125,18 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     for (const event of pending) call.write(event);
   };
 
-  const offsetsOf = (ranges: wire.OffsetRange[]): number[] => {
-    const offsets: number[] = [];
-    for (const range of ranges) {
+  const rangesOf = (ranges: wire.OffsetRange[]): OffsetRange[] => {
+    if (ranges.length > settings.memberInFlightMax) {
+      throw new BrokerError('INVALID_ARGUMENT', `an ack holds at most memberInFlightMax (${settings.memberInFlightMax}) ranges`, { field: 'ranges' });
+    }
+    let previousLast = -1;
+    return ranges.map((range) => {
       const first = nonNegativeInteger(range.first, 'ranges.first');
       const last = nonNegativeInteger(range.last, 'ranges.last');
-      if (last < first || offsets.length + (last - first + 1) > settings.memberInFlightMax) {
-        throw new BrokerError('INVALID_ARGUMENT', `ack ranges must be ascending and cover at most memberInFlightMax (${settings.memberInFlightMax}) offsets`, { field: 'ranges' });
-      }
-      for (let offset = first; offset <= last; offset++) offsets.push(offset);
-    }
-    return offsets;
+      if (last < first || first <= previousLast) throw new BrokerError('INVALID_ARGUMENT', 'ack ranges must be ascending and disjoint, each with first <= last', { field: 'ranges' });
+      previousLast = last;
+      return { first, last };
+    });
   };
 
   const handle = async (request: wire.ConsumeRequest): Promise<void> => {
@@ -172,7 +152,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
         return broker.groups.heartbeat(ref);
       case 'ack': {
         const ack = request.ack!;
-        return broker.groups.ack({ ...ref, generation: ack.generation, topic: ack.topic, partition: ack.partition, offsets: offsetsOf(ack.ranges) });
+        return broker.groups.ack({ ...ref, generation: ack.generation, topic: ack.topic, partition: ack.partition, ranges: rangesOf(ack.ranges) });
       }
       case 'nack': {
         const nack = request.nack!;

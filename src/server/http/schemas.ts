@@ -373,7 +373,7 @@ export const brokerOverviewSchema: JsonSchema = {
         fetchRecords: counterTotals('Records returned by fetches and subscriptions (and the record browser)'),
         fetchBytes: counterTotals('Batch bytes returned by fetches and subscriptions'),
         deliveredRecords: counterTotals('Records delivered to consumer-group members, redeliveries included'),
-        deliveredBytes: counterTotals('Record bytes delivered to consumer-group members'),
+        deliveredBytes: counterTotals('Record-batch bytes (as stored in the log) delivered to consumer-group members'),
         redeliveredRecords: counterTotals('Deliveries after a failed attempt'),
         deadLetteredRecords: counterTotals('Records moved to dead-letter topics'),
         produceRejections: counterTotals('Produce requests refused for backpressure or quotas'),

@@ -9,6 +9,7 @@ import {
   encodeBatch,
   encodedBatchBytes,
   readBatchHeader,
+  sliceBatch,
   splitBatches,
   type RecordInput,
 } from '../../../src/base/index.js';
@@ -51,6 +52,40 @@ describe('record batch format', () => {
               input.headers.map((h) => ({ key: h.key, value: h.value === null ? null : Buffer.from(h.value) })),
             );
           });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('slices any run of a batch into a valid batch of just those records, rebased at their first offset', () => {
+    fc.assert(
+      fc.property(
+        fc.array(recordArb, { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 2 ** 52 }),
+        fc.nat(),
+        fc.nat(),
+        (records, baseOffset, a, b) => {
+          const batch = encodeBatch({ records, baseOffset, producerId: 9, producerEpoch: 1, baseSequence: 100 });
+          const first = Math.min(a, b) % records.length;
+          const last = first + (Math.max(a, b) % (records.length - first));
+          const slice = sliceBatch(batch, baseOffset + first, baseOffset + last);
+          const check = checkBatch(slice, 0, 64 * 1024 * 1024);
+          expect(check.ok).toBe(true);
+          const header = readBatchHeader(slice, 0);
+          const kept = records.slice(first, last + 1);
+          expect(header).toMatchObject({
+            baseOffset: baseOffset + first,
+            recordCount: kept.length,
+            firstTimestampMs: kept[0]!.timestampMs,
+            maxTimestampMs: Math.max(...kept.map((r) => r.timestampMs)),
+            baseSequence: 100 + first,
+          });
+          const whole = decodeRecords(batch).slice(first, last + 1);
+          expect(decodeRecords(slice).map((r) => ({ ...r, key: r.key && Buffer.from(r.key), value: r.value && Buffer.from(r.value) }))).toEqual(
+            whole.map((r) => ({ ...r, key: r.key && Buffer.from(r.key), value: r.value && Buffer.from(r.value) })),
+          );
+          if (first === 0 && last === records.length - 1) expect(slice).toBe(batch);
         },
       ),
       { numRuns: 300 },

@@ -32,7 +32,7 @@ describe('consumer groups across a broker restart', () => {
     member.memberId = broker.groups.join({ group: 'g', topics: ['jobs'], clientId: 'w' }, member).memberId;
     await until(() => member.received.length === 3);
     const ref = { group: 'g', memberId: member.memberId, generation: member.generation, topic: 'jobs', partition: 0 };
-    broker.groups.ack({ ...ref, offsets: [0] });
+    broker.groups.ack({ ...ref, ranges: [{ first: 0, last: 0 }] });
     broker.groups.nack({ ...ref, offset: 1, error: 'flaky', errorClass: 'E', delayMs: 60_000 });
     await until(() => broker.describeGroup('g').partitions[0]?.committedOffset === 1 && broker.describeGroup('g').partitions[0]?.retrying !== undefined);
     await broker.close();

@@ -63,7 +63,7 @@ async function brokerWithPoison(): Promise<{ broker: Broker; member: RecordingMe
         handled.add(id);
         const ref = { group: 'transcoders', memberId: member.memberId, generation: member.generation, topic: 'jobs', partition: record.partition };
         if (record.value!.toString().startsWith('{bad')) broker.groups.nack({ ...ref, offset: record.offset, error: 'SyntaxError: Unexpected end of JSON input', errorClass: 'SyntaxError' });
-        else broker.groups.ack({ ...ref, offsets: [record.offset] });
+        else broker.groups.ack({ ...ref, ranges: [{ first: record.offset, last: record.offset }] });
       }
       await settle(10);
     }
@@ -95,7 +95,7 @@ describe('dead-letter topic', () => {
     expect(dead!.headers.map((h) => h.key)).toContain(DlqHeader.firstFailure);
     await until(() => {
       for (const record of member.take()) {
-        broker.groups.ack({ group: 'transcoders', memberId: member.memberId, generation: member.generation, topic: 'jobs', partition: record.partition, offsets: [record.offset] });
+        broker.groups.ack({ group: 'transcoders', memberId: member.memberId, generation: member.generation, topic: 'jobs', partition: record.partition, ranges: [{ first: record.offset, last: record.offset }] });
       }
       return broker.describeGroup('transcoders').partitions.find((p) => p.partition === 1)?.committedOffset === 2;
     });

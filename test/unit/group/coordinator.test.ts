@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src/errors.js';
 import type { RecordingMember} from '../../helpers/group-harness.js';
-import { type GroupHarness, groupHarness } from '../../helpers/group-harness.js';
+import { type GroupHarness, groupHarness, rangesOf } from '../../helpers/group-harness.js';
 
 let harness: GroupHarness;
 afterEach(async () => {
@@ -14,7 +14,7 @@ const ref = (member: RecordingMember) => ({ group: 'workers', memberId: member.m
 function ack(member: RecordingMember, records = member.take()): void {
   const byPartition = new Map<number, number[]>();
   for (const r of records) byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), r.offset]);
-  for (const [partition, offsets] of byPartition) harness.coordinator.ack({ ...ref(member), topic: 'jobs', partition, offsets });
+  for (const [partition, offsets] of byPartition) harness.coordinator.ack({ ...ref(member), topic: 'jobs', partition, ranges: rangesOf(offsets) });
 }
 
 describe('GroupCoordinator', () => {
@@ -29,12 +29,26 @@ describe('GroupCoordinator', () => {
     expect(member.received.every((r) => r.deliveryAttempt === 1)).toBe(true);
     ack(member);
     await harness.settle();
+    // Committed offsets are written once per offsetCommitIntervalMs (100 ms by default), not per ack.
+    expect(harness.meta.getCommittedOffset('workers', 'jobs', 0)).toBeUndefined();
+    harness.clock.advance(100);
+    await harness.settle();
     expect(harness.meta.getCommittedOffset('workers', 'jobs', 0)?.offset).toBe(3);
     expect(harness.meta.getCommittedOffset('workers', 'jobs', 1)?.offset).toBe(1);
     // New records flow to the waiting member.
     await harness.produce('jobs', 0, ['d']);
     await harness.settle();
     expect(member.values(0)).toEqual(['d']);
+  });
+
+  it('writes acknowledged progress at close without waiting for the commit interval', async () => {
+    harness = await groupHarness({ partitions: 1 });
+    await harness.produce('jobs', 0, ['a', 'b']);
+    const member = harness.join({ topics: ['jobs'] });
+    await harness.settle();
+    ack(member);
+    await harness.coordinator.close();
+    expect(harness.meta.getCommittedOffset('workers', 'jobs', 0)?.offset).toBe(2);
   });
 
   it('holds at most inFlightMax unacknowledged records per member', async () => {
@@ -84,6 +98,7 @@ describe('GroupCoordinator', () => {
     expect(harness.deadLetters[0]!.record.value!.toString()).toBe('poison');
     expect(member.values()).toEqual(['fine']);
     ack(member);
+    harness.clock.advance(100);
     await harness.settle();
     expect(harness.meta.getCommittedOffset('workers', 'jobs', 0)?.offset).toBe(2);
   });
@@ -169,9 +184,9 @@ describe('GroupCoordinator', () => {
     expect(second.received.map((r) => r.deliveryAttempt)).toEqual([1]);
     // The old owner's late ack for the moved partition is fenced.
     const moved = second.partitions[0]!.partition;
-    expect(() => harness.coordinator.ack({ ...ref(first), topic: 'jobs', partition: moved, offsets: [0] })).toThrow(BrokerError);
+    expect(() => harness.coordinator.ack({ ...ref(first), topic: 'jobs', partition: moved, ranges: [{ first: 0, last: 0 }] })).toThrow(BrokerError);
     try {
-      harness.coordinator.ack({ ...ref(first), topic: 'jobs', partition: moved, offsets: [0] });
+      harness.coordinator.ack({ ...ref(first), topic: 'jobs', partition: moved, ranges: [{ first: 0, last: 0 }] });
     } catch (error) {
       expect((error as BrokerError).code).toBe('MEMBER_FENCED');
     }
@@ -237,7 +252,7 @@ describe('GroupCoordinator', () => {
     await harness.coordinator.resetOffsets('workers', 'jobs', new Map([[0, 0]]));
     await harness.settle();
     expect(member.values()).toEqual(['a', 'b']);
-    expect(() => harness.coordinator.ack({ group: 'workers', memberId: 'nobody', generation: 1, topic: 'jobs', partition: 0, offsets: [0] })).toThrow(/join again/);
+    expect(() => harness.coordinator.ack({ group: 'workers', memberId: 'nobody', generation: 1, topic: 'jobs', partition: 0, ranges: [{ first: 0, last: 0 }] })).toThrow(/join again/);
   });
 
   it('shares a member’s window fairly between its partitions', async () => {

@@ -52,7 +52,7 @@ async function deadLetterPoison(broker: Broker): Promise<RecordingMember> {
       handled.add(id);
       const ref = { group: 'transcoders', memberId: member.memberId, generation: member.generation, topic: 'jobs', partition: record.partition };
       if (record.value!.toString().startsWith('{bad')) broker.groups.nack({ ...ref, offset: record.offset, error: SYNTAX_ERROR, errorClass: 'SyntaxError' });
-      else broker.groups.ack({ ...ref, offsets: [record.offset] });
+      else broker.groups.ack({ ...ref, ranges: [{ first: record.offset, last: record.offset }] });
     }
     await settle(10);
   }

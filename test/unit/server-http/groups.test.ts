@@ -45,7 +45,7 @@ function join(broker: Broker, group = 'workers'): RecordingMember {
 
 function ackAll(broker: Broker, member: RecordingMember, group = 'workers'): void {
   for (const record of member.take()) {
-    broker.groups.ack({ group, memberId: member.memberId, generation: member.generation, topic: record.topic, partition: record.partition, offsets: [record.offset] });
+    broker.groups.ack({ group, memberId: member.memberId, generation: member.generation, topic: record.topic, partition: record.partition, ranges: [{ first: record.offset, last: record.offset }] });
   }
 }
 
