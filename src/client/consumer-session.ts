@@ -2,6 +2,8 @@
  * ConsumerSession: one consumer-group member over the Consume stream. The low-level piece the
  * consumer library and the CLI build on: it joins, surfaces assignments and deliveries as events,
  * and sends acks (coalesced into offset ranges), nacks, rejects, deadline extensions and commits.
+ * Acks made together (in one synchronous run, as the consumer flushes its coalesced acks) leave in one
+ * request when the broker takes grouped acks: deliveries over many partitions are answered by one message.
  *
  * Lifecycle: `SluiceClient.consume` resolves with a session once the broker answered the join.
  * The session heartbeats on its own while idle. `leave()` says goodbye cleanly (what the member
@@ -82,6 +84,10 @@ export class ConsumerSession {
   private readonly heartbeat: NodeJS.Timeout;
   private nextCorrelationId = 1;
   private readonly commits = new Map<number, { resolve: () => void; reject: (error: SluiceError) => void }>();
+  /** The broker takes one request with several partitions' acks (Joined.grouped_acks). */
+  private readonly groupedAcks: boolean;
+  /** Acks made in this synchronous run, sent together in a microtask (with groupedAcks). */
+  private pendingAcks: wire.Acknowledge[] = [];
 
   private constructor(
     private readonly call: ClientDuplexStream<wire.ConsumeRequest, wire.ConsumeEvent>,
@@ -91,6 +97,7 @@ export class ConsumerSession {
   ) {
     this.memberId = joined.memberId;
     this.generation = joined.generation;
+    this.groupedAcks = joined.groupedAcks === true;
     this.ended = ended;
     const everyMs = Math.max(50, Math.floor(sessionTimeoutMs * HEARTBEAT_FRACTION));
     this.heartbeat = setInterval(() => {
@@ -139,6 +146,7 @@ export class ConsumerSession {
           strategy: options.strategy ?? '',
           startFrom: options.startFrom ?? '',
           recordBatches: true,
+          groupedDeliveries: true,
         },
       });
     });
@@ -153,20 +161,12 @@ export class ConsumerSession {
         this.push({ type: 'assignment', generation: assignment.generation, partitions: this.partitions });
         return;
       }
-      case 'delivery': {
-        const delivery = event.delivery!;
-        let records: DeliveredRecord[];
-        try {
-          records = decodeDelivery(delivery);
-        } catch (error) {
-          // Records we cannot read must not be skipped silently (nor acked): end the session.
-          this.call.cancel();
-          this.finish(clientError('PROTOCOL_ERROR', `a delivery of ${delivery.topic}/${delivery.partition} is malformed: ${(error as Error).message}`));
-          return;
-        }
-        this.push({ type: 'records', topic: delivery.topic, partition: delivery.partition, generation: delivery.generation, records });
+      case 'delivery':
+        this.receiveDelivery(event.delivery!);
         return;
-      }
+      case 'deliveries':
+        for (const delivery of event.deliveries!.deliveries) if (!this.receiveDelivery(delivery)) return;
+        return;
       case 'commitResult': {
         const result = event.commitResult!;
         const waiter = this.commits.get(result.correlationId);
@@ -181,6 +181,21 @@ export class ConsumerSession {
       default:
         return;
     }
+  }
+
+  /** Queues a delivery's records; false when it was malformed (the session is then over). */
+  private receiveDelivery(delivery: wire.Delivery): boolean {
+    let records: DeliveredRecord[];
+    try {
+      records = decodeDelivery(delivery);
+    } catch (error) {
+      // Records we cannot read must not be skipped silently (nor acked): end the session.
+      this.call.cancel();
+      this.finish(clientError('PROTOCOL_ERROR', `a delivery of ${delivery.topic}/${delivery.partition} is malformed: ${(error as Error).message}`));
+      return false;
+    }
+    this.push({ type: 'records', topic: delivery.topic, partition: delivery.partition, generation: delivery.generation, records });
+    return true;
   }
 
   private push(event: SessionEvent): void {
@@ -215,7 +230,13 @@ export class ConsumerSession {
     return !this.done;
   }
 
+  /** Sends a request after the acks made before it (the broker applies them in order). */
   private send(request: wire.ConsumeRequest): void {
+    this.flushAcks();
+    this.write(request);
+  }
+
+  private write(request: wire.ConsumeRequest): void {
     // After `leave` the stream is half-closed: a late ack or nack has nowhere to go (what it
     // concerned goes back to the group with the rest of what this member held).
     if (this.done || this.left) return;
@@ -223,10 +244,20 @@ export class ConsumerSession {
     this.call.write(request);
   }
 
+  private flushAcks(): void {
+    if (this.pendingAcks.length === 0) return;
+    const acks = this.pendingAcks;
+    this.pendingAcks = [];
+    this.write(acks.length === 1 ? { ack: acks[0]! } : { acks: { acks } });
+  }
+
   /** Acknowledges processed offsets of one partition (sent as ranges). */
   ack(record: { topic: string; partition: number; generation?: number }, offsets: readonly number[]): void {
     if (offsets.length === 0) return;
-    this.send({ ack: { topic: record.topic, partition: record.partition, generation: record.generation ?? this.generation, ranges: toRanges(offsets) } });
+    const ack = { topic: record.topic, partition: record.partition, generation: record.generation ?? this.generation, ranges: toRanges(offsets) };
+    if (!this.groupedAcks) return this.write({ ack });
+    if (this.pendingAcks.length === 0) queueMicrotask(() => this.flushAcks());
+    this.pendingAcks.push(ack);
   }
 
   /** Fails a record: it is retried after `delayMs` (default: the broker's backoff), or dead-lettered. */

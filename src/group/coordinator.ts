@@ -334,7 +334,7 @@ export class GroupCoordinator {
   private dropSlotIfIdle(group: GroupState, slot: PartitionSlot): void {
     if (slot.ownership !== undefined || slot.blockedBy !== undefined) return;
     if (this.dirty.get(group.name)?.has(slot) === true || this.committing.has(group.name)) return;
-    slot.waitingForData?.abort();
+    stopWaiting(slot);
     group.slots.delete(partitionKey(slot));
   }
 
@@ -521,17 +521,27 @@ export class GroupCoordinator {
     // (inFlightMax 1, say) then goes round them instead of draining the first one with records.
     const slots = [...group.slots.values()];
     const start = slots.length === 0 ? 0 : group.pumpTurns++ % slots.length;
+    // Per member, counted once per turn: partitions owned (not finishing a revoke) and records held.
+    const owned = new Map<string, number>();
+    const held = new Map<string, number>();
+    for (const slot of slots) {
+      if (slot.ownership === undefined) continue;
+      const { memberId } = slot.ownership;
+      held.set(memberId, (held.get(memberId) ?? 0) + slot.cursor.inFlightCount);
+      if (slot.ownership.kind === 'owned') owned.set(memberId, (owned.get(memberId) ?? 0) + 1);
+    }
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[(start + i) % slots.length]!;
       const member = group.deliveryOwner(slot);
       if (member === undefined || slot.blockedBy !== undefined) continue;
       // Each owned partition gets a fair share of the member's window, so one deep backlog cannot
       // starve the member's other partitions.
-      const share = Math.max(1, Math.ceil(member.inFlightMax / Math.max(1, group.partitionsOf(member.memberId).length)));
-      const credit = Math.min(member.inFlightMax - group.inFlightOf(member.memberId), share - slot.cursor.inFlightCount);
+      const share = Math.max(1, Math.ceil(member.inFlightMax / Math.max(1, owned.get(member.memberId) ?? 0)));
+      const inFlight = slot.cursor.inFlightCount;
+      const credit = Math.min(member.inFlightMax - (held.get(member.memberId) ?? 0), share - inFlight);
       // Refill a partition that still has records in flight only once half its share is free, so
       // deliveries stay large when acks trickle back a few at a time.
-      if (credit <= 0 || (slot.cursor.inFlightCount > 0 && credit < share / 2)) continue;
+      if (credit <= 0 || (inFlight > 0 && credit < share / 2)) continue;
       const from = slot.cursor.deliverableFrom(this.now);
       if (from === undefined) continue;
       try {
@@ -539,6 +549,7 @@ export class GroupCoordinator {
       } catch (error) {
         this.options.logger.error({ group: group.name, topic: slot.topic, partition: slot.partition, err: error }, 'delivery failed');
       }
+      held.set(member.memberId, (held.get(member.memberId) ?? 0) + slot.cursor.inFlightCount - inFlight);
     }
     if (more) this.schedulePump(group);
   }
@@ -612,15 +623,11 @@ export class GroupCoordinator {
 
   private waitForData(group: GroupState, slot: PartitionSlot, log: Partition, from: number): void {
     if (slot.waitingForData !== undefined) return;
-    const controller = new AbortController();
-    slot.waitingForData = controller;
-    log
-      .waitForData({ fromOffset: from, timeoutMs: DATA_WAIT_MS, signal: controller.signal })
-      .catch((error: unknown) => this.options.logger.error({ topic: slot.topic, partition: slot.partition, err: error }, 'waiting for records failed'))
-      .finally(() => {
-        if (slot.waitingForData === controller) slot.waitingForData = undefined;
-        if (!controller.signal.aborted) this.schedulePump(group);
-      });
+    const cancel = log.whenReadable(from, DATA_WAIT_MS, () => {
+      if (slot.waitingForData === cancel) slot.waitingForData = undefined;
+      this.schedulePump(group);
+    });
+    slot.waitingForData = cancel;
   }
 
   // ---- committed offsets ----
@@ -760,7 +767,7 @@ export class GroupCoordinator {
       throw new BrokerError('GROUP_NOT_EMPTY', `group ${groupName} has ${group.members.size} live members`, { group: groupName, memberCount: group.members.size });
     }
     if (group !== undefined) {
-      for (const slot of group.slots.values()) slot.waitingForData?.abort();
+      for (const slot of group.slots.values()) stopWaiting(slot);
       this.groups.delete(groupName);
     }
     // Offsets acknowledged just before would otherwise be written after the delete and revive it.
@@ -778,7 +785,7 @@ export class GroupCoordinator {
       if (![...group.members.values()].some((m) => m.topics.includes(topic))) continue;
       for (const [key, slot] of group.slots) {
         if (slot.topic === topic && this.options.topics.get(topic) === undefined) {
-          slot.waitingForData?.abort();
+          stopWaiting(slot);
           group.slots.delete(key);
         }
       }
@@ -798,7 +805,7 @@ export class GroupCoordinator {
     for (const timer of this.timers) timer.cancel();
     for (const group of this.groups.values()) {
       for (const member of group.members.values()) member.sink.closed({ code: 'SHUTTING_DOWN', message: 'the broker is shutting down' });
-      for (const slot of group.slots.values()) slot.waitingForData?.abort();
+      for (const slot of group.slots.values()) stopWaiting(slot);
     }
     await Promise.all([...this.dirty.keys()].map((name) => this.flushCommits(name)));
   }
@@ -829,6 +836,12 @@ function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {
 }
 
 /** The delivery attempt of each record of `run`; empty when every one is a first attempt. */
+/** Cancels the slot's wait for new records (the slot goes away or the coordinator closes). */
+function stopWaiting(slot: PartitionSlot): void {
+  slot.waitingForData?.();
+  slot.waitingForData = undefined;
+}
+
 function attemptsOf(cursor: PartitionCursor, run: OffsetRange): number[] {
   const attempts = Array.from({ length: run.last - run.first + 1 }, (_, i) => cursor.deliveryAttempt(run.first + i));
   return attempts.some((attempt) => attempt > 1) ? attempts : [];

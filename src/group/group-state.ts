@@ -93,8 +93,8 @@ export interface PartitionSlot {
   ownership: OwnershipState | undefined;
   /** A failed attempt or a dead letter is being persisted: nothing is delivered meanwhile. */
   blockedBy: 'persisting' | 'dead-lettering' | undefined;
-  /** An outstanding wait for new records in the log. */
-  waitingForData: AbortController | undefined;
+  /** Cancels the outstanding wait for new records in the log, if there is one. */
+  waitingForData: (() => void) | undefined;
   /**
    * Records read from the log and not yet handed out: one read serves many deliveries of a small
    * in-flight window instead of re-reading (and re-checking) the same batches each time.

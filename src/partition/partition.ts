@@ -198,20 +198,47 @@ export class Partition {
 
   /** Resolves once an offset >= `fromOffset` is readable, or when `timeoutMs` passes or `signal` aborts. */
   waitForData(options: { fromOffset: number; timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-    const log = this.online();
-    if (log.highWatermark > options.fromOffset || options.timeoutMs <= 0 || options.signal?.aborted === true) return Promise.resolve();
+    this.online();
+    const { signal } = options;
+    if (signal?.aborted === true) return Promise.resolve();
     return new Promise((resolve) => {
-      const finish = (): void => {
-        timer.cancel();
-        options.signal?.removeEventListener('abort', finish);
-        this.waiters.delete(waiter);
+      const aborted = (): void => {
+        cancel();
         resolve();
       };
-      const waiter: DataWaiter = { fromOffset: options.fromOffset, resolve: finish };
-      const timer = this.clock.setTimer(options.timeoutMs, finish);
-      options.signal?.addEventListener('abort', finish, { once: true });
-      this.waiters.add(waiter);
+      const cancel = this.whenReadable(options.fromOffset, options.timeoutMs, () => {
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      });
+      signal?.addEventListener('abort', aborted, { once: true });
     });
+  }
+
+  /**
+   * Calls `onReady` once (never synchronously) when an offset >= `fromOffset` is readable, when
+   * `timeoutMs` passes, or when the partition wakes every waiter (shutdown, deletion, going
+   * offline); the returned function cancels the wait without calling it. The callback form of
+   * waitForData, for a waiter that re-checks on every wake-up and needs no promise or signal.
+   */
+  whenReadable(fromOffset: number, timeoutMs: number, onReady: () => void): () => void {
+    const log = this.online();
+    let cancelled = false;
+    if (log.highWatermark > fromOffset || timeoutMs <= 0) {
+      queueMicrotask(() => cancelled || onReady());
+      return () => (cancelled = true);
+    }
+    const finish = (): void => {
+      timer.cancel();
+      this.waiters.delete(waiter);
+      onReady();
+    };
+    const waiter: DataWaiter = { fromOffset, resolve: finish };
+    const timer = this.clock.setTimer(timeoutMs, finish);
+    this.waiters.add(waiter);
+    return () => {
+      timer.cancel();
+      this.waiters.delete(waiter);
+    };
   }
 
   get waiterCount(): number {

@@ -32,6 +32,9 @@ export function parseSegmentFileName(name: string): { baseOffset: number; suffix
   return { baseOffset: Number(match[1]), suffix: match[2]! };
 }
 
+/** Batch positions an active segment remembers for readers at the tail. */
+const RECENT_BATCHES = 64;
+
 export interface SegmentLimits {
   indexIntervalBytes: number;
   batchBytesMax: number;
@@ -51,6 +54,13 @@ export class Segment {
   private timeIndex: TimeIndex | undefined;
   /** Log bytes appended since the last index entry; starts high so the first batch is always indexed. */
   private bytesSinceIndexEntry = Number.MAX_SAFE_INTEGER;
+  /**
+   * Base offsets and positions of the last RECENT_BATCHES batches, oldest first from `recentStart`
+   * (a ring): readers at the tail find their batch here without reading the file to walk headers.
+   */
+  private readonly recentOffsets: number[] = [];
+  private readonly recentPositions: number[] = [];
+  private recentStart = 0;
 
   private constructor(
     private readonly io: FileIO,
@@ -176,6 +186,7 @@ export class Segment {
   } {
     this.sizeBytes = options.fromPosition;
     this.nextOffset = options.fromOffset;
+    this.forgetRecent();
     this.bytesSinceIndexEntry = this.limits.indexIntervalBytes; // index the first scanned batch
     const result = scanBatches(this.io, this.file(), {
       ...options,
@@ -197,6 +208,7 @@ export class Segment {
       this.bytesSinceIndexEntry = 0;
     }
     this.bytesSinceIndexEntry += header.batchBytes;
+    this.rememberRecent(header.baseOffset, position);
     this.sizeBytes = position + header.batchBytes;
     this.nextOffset = batchNextOffset(header);
   }
@@ -311,7 +323,36 @@ export class Segment {
    */
   locate(offset: number): { position: number; offset: number } {
     assert(offset >= this.baseOffset && offset < this.nextOffset, `offset ${offset} not in segment ${this.baseOffset}`);
-    return this.locateFrom(this.index().lookup(offset), offset);
+    return this.recentBatchAt(offset) ?? this.locateFrom(this.index().lookup(offset), offset);
+  }
+
+  private rememberRecent(baseOffset: number, position: number): void {
+    if (this.recentOffsets.length < RECENT_BATCHES) {
+      this.recentOffsets.push(baseOffset);
+      this.recentPositions.push(position);
+      return;
+    }
+    this.recentOffsets[this.recentStart] = baseOffset;
+    this.recentPositions[this.recentStart] = position;
+    this.recentStart = (this.recentStart + 1) % RECENT_BATCHES;
+  }
+
+  /** The recent batch containing `offset` (below nextOffset), newest first: tail readers hit in a step or two. */
+  private recentBatchAt(offset: number): { position: number; offset: number } | undefined {
+    const count = this.recentOffsets.length;
+    if (count === 0 || offset < this.recentOffsets[this.recentStart]!) return undefined;
+    for (let i = count - 1; i >= 0; i--) {
+      const slot = (this.recentStart + i) % count;
+      const baseOffset = this.recentOffsets[slot]!;
+      if (baseOffset <= offset) return { position: this.recentPositions[slot]!, offset: baseOffset };
+    }
+    return undefined;
+  }
+
+  private forgetRecent(): void {
+    this.recentOffsets.length = 0;
+    this.recentPositions.length = 0;
+    this.recentStart = 0;
   }
 
   private locateFrom(start: { position: number; offset: number }, offset: number): { position: number; offset: number } {
@@ -393,6 +434,7 @@ export class Segment {
     this.timeIndex!.truncateToOffset(cut.offset);
     this.sizeBytes = cut.position;
     this.nextOffset = cut.offset;
+    this.forgetRecent();
     this.removeIndexFiles();
     this.recomputeTimestampsAfterTruncate();
     const last = this.offsetIndex!.last();

@@ -238,6 +238,8 @@ export interface JoinGroup {
   startFrom: string;
   /** Deliveries carry `recordBatch` instead of `records`. */
   recordBatches?: boolean;
+  /** Deliveries of several partitions ready at once come in one `deliveries` event. */
+  groupedDeliveries?: boolean;
 }
 
 /** Offsets `first` to `last`, both included. */
@@ -251,6 +253,11 @@ export interface Acknowledge {
   partition: number;
   generation: number;
   ranges: OffsetRange[];
+}
+
+/** Acks of several partitions in one request: at most memberInFlightMax entries. */
+export interface Acknowledgements {
+  acks: Acknowledge[];
 }
 
 export interface NegativeAck {
@@ -302,13 +309,17 @@ export interface ConsumeRequest {
   heartbeat?: Heartbeat;
   commit?: CommitOffset;
   leave?: LeaveGroup;
+  /** Only to a broker whose `Joined.groupedAcks` is set. */
+  acks?: Acknowledgements;
   /** Which member of the `kind` oneof is present (set by the decoder; senders set the member). */
-  kind?: 'join' | 'ack' | 'nack' | 'reject' | 'extend' | 'heartbeat' | 'commit' | 'leave';
+  kind?: 'join' | 'ack' | 'nack' | 'reject' | 'extend' | 'heartbeat' | 'commit' | 'leave' | 'acks';
 }
 
 export interface Joined {
   memberId: string;
   generation: number;
+  /** The broker takes `ConsumeRequest.acks` (absent from older brokers). */
+  groupedAcks?: boolean;
 }
 
 export interface TopicPartition {
@@ -342,6 +353,10 @@ export interface Delivery {
   deliveryAttempts?: number[];
 }
 
+export interface Deliveries {
+  deliveries: Delivery[];
+}
+
 export interface CommitResult {
   correlationId: number;
   error?: Error;
@@ -353,7 +368,9 @@ export interface ConsumeEvent {
   delivery?: Delivery;
   commitResult?: CommitResult;
   error?: Error;
-  kind?: 'joined' | 'assignment' | 'delivery' | 'commitResult' | 'error';
+  /** With `JoinGroup.groupedDeliveries`: deliveries ready at once, each of a different partition. */
+  deliveries?: Deliveries;
+  kind?: 'joined' | 'assignment' | 'delivery' | 'commitResult' | 'error' | 'deliveries';
 }
 
 export type ListGroupsRequest = Readonly<globalThis.Record<string, never>>;

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32, decodeRecords, encodeBatch, type RecordInput } from '../../src/base/index.js';
 import type { SluiceClient } from '../../src/client/index.js';
+import { BROKER_SETTINGS } from '../../src/config.js';
 import { GrpcStatus } from '../../src/errors.js';
 import { type ConsumeEvent, type ConsumeRequest, type ProduceRequest, brokerService } from '../../src/wire/index.js';
 import { type TestBroker, startTestBroker, text, waitUntil } from '../helpers/broker.js';
@@ -143,6 +144,51 @@ describe('record batches on the wire', () => {
         { offsets: [[0, 'a']], attempts: [2] },
         { offsets: [[2, 'c']], attempts: [] },
       ]);
+    } finally {
+      call.cancel();
+    }
+  });
+  it('groups deliveries of partitions appended at once into one event, and takes their acks in one request', async () => {
+    await client.createTopic({ name: 'rb-grouped', partitionCount: 4, config: { durability: 'interval' } });
+    const call = raw.bidi<ConsumeRequest, ConsumeEvent>(brokerService.Consume);
+    const events: ConsumeEvent[] = [];
+    call.on('data', (event: ConsumeEvent) => events.push(event));
+    call.on('error', () => undefined);
+    call.write({
+      join: {
+        ...{ group: 'grouped', topics: ['rb-grouped'], clientId: 'raw', instanceId: '', sessionTimeoutMs: 0, ackTimeoutMs: 0, inFlightMax: 0, retryBackoffMs: 0, strategy: '', startFrom: '' },
+        ...{ recordBatches: true, groupedDeliveries: true },
+      },
+    });
+    try {
+      await waitUntil(() => events.some((e) => e.assignment?.partitions.length === 4), 10_000, 'the assignment');
+      expect(events.find((e) => e.joined)?.joined?.groupedAcks).toBe(true);
+      const generation = events.find((e) => e.assignment)!.assignment!.generation;
+      // One produce request appending to every partition: their deliveries leave together.
+      const partitions = [0, 1, 2, 3].map((partition) => ({ partition, baseSequence: 0, records: [], recordBatch: encodeBatch({ records: [record(`p${partition}`)] }) }));
+      expect((await raw.unary(brokerService.Produce, { ...produceRequest(Buffer.alloc(0)), topic: 'rb-grouped', partitions })).error).toBeUndefined();
+      await waitUntil(() => events.some((e) => e.deliveries), 10_000, 'the grouped deliveries');
+      const grouped = events.find((e) => e.deliveries)!.deliveries!.deliveries;
+      expect(grouped.map((d) => [d.partition, decodeRecords(d.recordBatch!).map((r) => [r.offset, text(r.value)])]).sort()).toEqual([
+        [0, [[0, 'p0']]],
+        [1, [[0, 'p1']]],
+        [2, [[0, 'p2']]],
+        [3, [[0, 'p3']]],
+      ]);
+      expect(events.filter((e) => e.delivery || e.deliveries)).toHaveLength(1);
+
+      // One acks request for all four; an entry for a partition the member does not own is refused
+      // in-band and the others still count.
+      const ack = (partition: number) => ({ topic: 'rb-grouped', partition, generation, ranges: [{ first: 0, last: 0 }] });
+      call.write({ acks: { acks: [ack(0), ack(1), { ...ack(9), topic: 'rb-elsewhere' }, ack(2), ack(3)] } });
+      await waitUntil(async () => (await client.describeGroup('grouped')).partitions.every((p) => p.committedOffset === 1), 10_000, 'all four acknowledged');
+      expect(events.filter((e) => e.error).map((e) => e.error!.code)).toEqual(['MEMBER_FENCED']);
+
+      // More entries than memberInFlightMax: the whole request is refused, in-band.
+      const tooMany = Array.from({ length: BROKER_SETTINGS.memberInFlightMax.default + 1 }, () => ack(0));
+      call.write({ acks: { acks: tooMany } });
+      await waitUntil(() => events.filter((e) => e.error).length === 2, 10_000, 'the refusal');
+      expect(events.filter((e) => e.error)[1]!.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/memberInFlightMax/) });
     } finally {
       call.cancel();
     }

@@ -15,12 +15,16 @@
  *
  * Deliveries go out as one message per record, or, when the member joined with `record_batches`
  * (the TypeScript client does), as record batches in the log's format, passed on as read from the
- * segment file: one message per run of consecutive offsets, with the delivery attempts only when
- * one is a redelivery.
+ * segment file: one delivery per run of consecutive offsets, with the delivery attempts only when
+ * one is a redelivery. With `grouped_deliveries`, the deliveries the coordinator hands over in one
+ * turn (records appended to several partitions at once) leave as one `deliveries` event, and the
+ * member may answer with one `acks` request: at low rates over many partitions, messages rather
+ * than records are the cost.
  *
  * Bounds: deliveries are bounded by the member's in-flight window (the coordinator sends no more
  * unacknowledged records than `in_flight_max`); an ack holds ascending, disjoint offset ranges, at
- * most `memberInFlightMax` of them.
+ * most `memberInFlightMax` of them, and an `acks` request at most `memberInFlightMax` acks; a
+ * `deliveries` event carries at most `deliveryBytesMax` bytes of record batches (more go in the next).
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { type DeliveredRecord, type Delivery, type MemberSink, type OffsetRange, type TopicPartition, deliveredRecords } from '../../broker.js';
@@ -50,12 +54,39 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
   let held: wire.ConsumeEvent[] | undefined = [];
   /** The member asked for deliveries as record batches (JoinGroup.record_batches). */
   let recordBatches = false;
+  /** The member takes several partitions' deliveries in one event (JoinGroup.grouped_deliveries). */
+  let groupedDeliveries = false;
+  /** Deliveries handed over this turn, sent together at its end (with groupedDeliveries). */
+  let grouped: wire.Delivery[] = [];
+  let groupedBytes = 0;
   let finished = false;
 
-  const send = (event: wire.ConsumeEvent): void => {
+  const write = (event: wire.ConsumeEvent): void => {
     if (finished || call.cancelled) return;
     if (held !== undefined) held.push(event);
     else call.write(event);
+  };
+
+  const flushGrouped = (): void => {
+    if (grouped.length === 0) return;
+    const deliveries = grouped;
+    grouped = [];
+    groupedBytes = 0;
+    write(deliveries.length === 1 ? { delivery: deliveries[0]! } : { deliveries: { deliveries } });
+  };
+
+  /** Every event after the deliveries handed over before it: a member sees them in order. */
+  const send = (event: wire.ConsumeEvent): void => {
+    flushGrouped();
+    write(event);
+  };
+
+  const sendGrouped = (delivery: wire.Delivery): void => {
+    const bytes = delivery.recordBatch?.length ?? 0;
+    if (grouped.length > 0 && groupedBytes + bytes > settings.deliveryBytesMax) flushGrouped();
+    if (grouped.length === 0) queueMicrotask(flushGrouped);
+    grouped.push(delivery);
+    groupedBytes += bytes;
   };
 
   const end = (error?: unknown): void => {
@@ -70,8 +101,10 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     assignment: (event: { generation: number; partitions: TopicPartition[] }) => send({ assignment: { generation: event.generation, partitions: event.partitions } }),
     deliver: (delivery: Delivery) => {
       const { topic, partition, generation } = delivery;
-      if (recordBatches) send({ delivery: { topic, partition, generation, records: [], recordBatch: delivery.batches, deliveryAttempts: [...delivery.deliveryAttempts] } });
-      else send({ delivery: { topic, partition, generation, records: deliveredRecords(delivery).map(toWireRecord) } });
+      if (!recordBatches) return send({ delivery: { topic, partition, generation, records: deliveredRecords(delivery).map(toWireRecord) } });
+      const event: wire.Delivery = { topic, partition, generation, records: [], recordBatch: delivery.batches, deliveryAttempts: [...delivery.deliveryAttempts] };
+      if (groupedDeliveries) sendGrouped(event);
+      else send({ delivery: event });
     },
     closed: (reason: { code: string; message: string }) => {
       member = undefined;
@@ -103,6 +136,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     const inFlightMax = optional(request.inFlightMax, 'in_flight_max');
     const retryBackoffMs = optional(request.retryBackoffMs, 'retry_backoff_ms');
     recordBatches = request.recordBatches === true;
+    groupedDeliveries = recordBatches && request.groupedDeliveries === true;
     const joined = broker.groups.join(
       {
         group: requireName(request.group, 'group'),
@@ -119,7 +153,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
       sink,
     );
     member = { group: request.group, memberId: joined.memberId };
-    call.write({ joined: { memberId: joined.memberId, generation: joined.generation } });
+    call.write({ joined: { memberId: joined.memberId, generation: joined.generation, groupedAcks: true } });
     const pending = held ?? [];
     held = undefined;
     for (const event of pending) call.write(event);
@@ -139,6 +173,15 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     });
   };
 
+  const acknowledge = (ref: { group: string; memberId: string }, ack: wire.Acknowledge): void =>
+    broker.groups.ack({ ...ref, generation: ack.generation, topic: ack.topic, partition: ack.partition, ranges: rangesOf(ack.ranges) });
+
+  /** Answers a request that failed without ending the session. */
+  const refuse = (error: unknown): void => {
+    const failure = describeFailure(error, { logger: ctx.logger, metrics: broker.metrics, method: 'Consume', peer });
+    send({ error: toWireError(failure) });
+  };
+
   const handle = async (request: wire.ConsumeRequest): Promise<void> => {
     if (request.kind === 'join' && request.join) return join(request.join);
     if (request.kind === 'leave') {
@@ -150,9 +193,24 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     switch (request.kind) {
       case 'heartbeat':
         return broker.groups.heartbeat(ref);
-      case 'ack': {
-        const ack = request.ack!;
-        return broker.groups.ack({ ...ref, generation: ack.generation, topic: ack.topic, partition: ack.partition, ranges: rangesOf(ack.ranges) });
+      case 'ack':
+        return acknowledge(ref, request.ack!);
+      case 'acks': {
+        const { acks } = request.acks!;
+        if (acks.length > settings.memberInFlightMax) {
+          throw new BrokerError('INVALID_ARGUMENT', `an acks request holds at most memberInFlightMax (${settings.memberInFlightMax}) acks`, { field: 'acks' });
+        }
+        // Each ack stands alone, as if sent on its own: one refused (say, for a partition moved
+        // away) is answered in-band and the others still count.
+        for (const ack of acks) {
+          try {
+            acknowledge(ref, ack);
+          } catch (error) {
+            if (isBrokerError(error) && error.code === 'UNKNOWN_MEMBER') throw error;
+            refuse(error);
+          }
+        }
+        return;
       }
       case 'nack': {
         const nack = request.nack!;
@@ -188,7 +246,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
         return;
       }
       default:
-        throw new BrokerError('INVALID_ARGUMENT', 'a Consume request needs one of join, ack, nack, reject, extend, heartbeat, commit, leave', { field: 'kind' });
+        throw new BrokerError('INVALID_ARGUMENT', 'a Consume request needs one of join, ack, acks, nack, reject, extend, heartbeat, commit, leave', { field: 'kind' });
     }
   };
 
@@ -201,8 +259,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
         end(error);
         return;
       }
-      const failure = describeFailure(error, { logger: ctx.logger, metrics: broker.metrics, method: 'Consume', peer });
-      send({ error: toWireError(failure) });
+      refuse(error);
     });
   });
   call.on('end', () => {

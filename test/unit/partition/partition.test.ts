@@ -65,6 +65,28 @@ describe('Partition', () => {
     await partition.close();
   });
 
+  it('calls a callback waiter once when data arrives, never synchronously, and not after it cancelled', async () => {
+    const clock = new ManualClock();
+    const partition = openPartition(new MemoryFileIO(), clock);
+    const calls: string[] = [];
+    partition.whenReadable(0, 5000, () => calls.push('first'));
+    const cancel = partition.whenReadable(0, 5000, () => calls.push('cancelled'));
+    cancel();
+    expect(partition.waiterCount).toBe(1);
+    await partition.append({ records: records(1) });
+    expect(calls).toEqual(['first']);
+    // Already readable: still called later, not inside whenReadable, unless cancelled meanwhile.
+    partition.whenReadable(0, 5000, () => calls.push('readable'));
+    partition.whenReadable(0, 5000, () => calls.push('never'))();
+    expect(calls).toEqual(['first']);
+    await Promise.resolve();
+    expect(calls).toEqual(['first', 'readable']);
+    clock.advance(10_000);
+    expect(calls).toEqual(['first', 'readable']);
+    expect(partition.waiterCount).toBe(0);
+    await partition.close();
+  });
+
   it('opens offline, not crashing, when its log is corrupt in the middle', async () => {
     const clock = new ManualClock();
     const io = new MemoryFileIO();

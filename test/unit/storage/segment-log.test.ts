@@ -200,6 +200,21 @@ describe.each(backends)('SegmentLog on $name', ({ make }) => {
     await reopened.close();
   });
 
+  it('reads from every offset near the tail after a truncation inside the active segment replaced its last batches', async () => {
+    const { io, dir } = make();
+    const log = open(io, dir, { segmentBytesMax: 1024 * 1024 });
+    for (let n = 0; n < 300; n += 3) await log.append(batchOf(n, 3));
+    log.truncate(250); // inside the batch 249..251: the log ends at 249
+    for (let n = 249; n < 320; n += 7) await log.append(batchOf(n, 7, { valueBytes: 90 }));
+    expect(log.segmentCount).toBe(1);
+    for (let offset = 200; offset < log.logEndOffset; offset++) {
+      const records = readAll(log, offset);
+      expect(records[0]!.offset).toBe(offset);
+      expect(records.map((r) => r.value!.toString().split('.')[0])).toEqual(Array.from({ length: log.logEndOffset - offset }, (_, i) => `value-${offset + i}`));
+    }
+    await log.close();
+  });
+
   it('truncating below the log start empties the log and restarts it at that offset', async () => {
     const { io, dir } = make();
     const log = open(io, dir);
