@@ -5,7 +5,7 @@
  * not cached, so the next use tries again. Once open, the channel reconnects by itself after a broken
  * connection (within `reconnectBackoffMaxMs`).
  */
-import { SluiceClient } from './client.js';
+import { SluiceClient, checkFlowControlWindow } from './client.js';
 import { clientError, isSluiceError } from './errors.js';
 import { status as GrpcStatusCode } from '@grpc/grpc-js';
 
@@ -20,6 +20,8 @@ export interface ConnectionOptions {
   requestTimeoutMs?: number;
   /** Longest wait between reconnect attempts of a broken connection. Default 5 s. */
   reconnectBackoffMaxMs?: number;
+  /** How much the broker may send before this client read it (HTTP/2 flow control). Default 4 MiB. */
+  flowControlWindowBytes?: number;
 }
 
 export class Connection {
@@ -29,6 +31,7 @@ export class Connection {
 
   constructor(readonly options: ConnectionOptions) {
     if (options.brokers.length === 0) throw new RangeError('brokers must name at least one broker (host:port)');
+    if (options.flowControlWindowBytes !== undefined) checkFlowControlWindow(options.flowControlWindowBytes);
   }
 
   /** The connected client, connecting first if needed. */
@@ -61,6 +64,7 @@ export class Connection {
           ...(this.options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.options.connectTimeoutMs }),
           ...(this.options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: this.options.requestTimeoutMs }),
           ...(this.options.reconnectBackoffMaxMs === undefined ? {} : { reconnectBackoffMaxMs: this.options.reconnectBackoffMaxMs }),
+          ...(this.options.flowControlWindowBytes === undefined ? {} : { flowControlWindowBytes: this.options.flowControlWindowBytes }),
         });
       } catch (error) {
         last = error;

@@ -13,6 +13,7 @@
  * apply to each on its own.
  */
 import { Admin } from './admin.js';
+import { checkFlowControlWindow } from './client.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { Consumer, type ConsumerOptions } from './consumer.js';
 import { Producer, type ProducerOptions } from './producer.js';
@@ -27,6 +28,7 @@ export class Sluice {
   constructor(options: SluiceOptions) {
     const brokers: string[] = typeof options.brokers === 'string' ? [options.brokers] : Array.from(options.brokers ?? []);
     if (brokers.length === 0) throw new TypeError('Sluice needs brokers: ["host:port", ...]');
+    if (options.flowControlWindowBytes !== undefined) checkFlowControlWindow(options.flowControlWindowBytes);
     this.options = { ...options, brokers };
   }
 

@@ -835,13 +835,13 @@ function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {
   return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
 
-/** The delivery attempt of each record of `run`; empty when every one is a first attempt. */
 /** Cancels the slot's wait for new records (the slot goes away or the coordinator closes). */
 function stopWaiting(slot: PartitionSlot): void {
   slot.waitingForData?.();
   slot.waitingForData = undefined;
 }
 
+/** The delivery attempt of each record of `run`; empty when every one is a first attempt. */
 function attemptsOf(cursor: PartitionCursor, run: OffsetRange): number[] {
   const attempts = Array.from({ length: run.last - run.first + 1 }, (_, i) => cursor.deliveryAttempt(run.first + i));
   return attempts.some((attempt) => attempt > 1) ? attempts : [];
