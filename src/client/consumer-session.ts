@@ -66,6 +66,8 @@ export type SessionEvent =
 /** Heartbeats go out when nothing else was sent for this fraction of the session timeout. */
 const HEARTBEAT_FRACTION = 1 / 3;
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+/** Acks of different partitions sent in one request at most. */
+const ACKS_PER_REQUEST_MAX = 100;
 
 export class ConsumerSession {
   readonly memberId: string;
@@ -258,6 +260,8 @@ export class ConsumerSession {
     if (!this.groupedAcks) return this.write({ ack });
     if (this.pendingAcks.length === 0) queueMicrotask(() => this.flushAcks());
     this.pendingAcks.push(ack);
+    // Well under the broker's cap on acks per request (memberInFlightMax, 1000 by default).
+    if (this.pendingAcks.length >= ACKS_PER_REQUEST_MAX) this.flushAcks();
   }
 
   /** Fails a record: it is retried after `delayMs` (default: the broker's backoff), or dead-lettered. */
