@@ -87,16 +87,17 @@ const DEFAULT_FLOW_CONTROL_WINDOW_BYTES = 4 * 1024 * 1024;
 /** HTTP/2's bounds on a flow-control window: its initial size and 2^31 - 1. */
 const HTTP2_WINDOW_MIN = 65_535;
 const HTTP2_WINDOW_MAX = 2 ** 31 - 1;
+const INITIAL_RECONNECT_BACKOFF_MS = 100;
+const DEFAULT_PRODUCE_STREAM_IN_FLIGHT_MAX = 32;
+const PRODUCE_STREAM_IN_FLIGHT_LIMIT = 4096;
 
+/** `bytes` if HTTP/2 allows it as a flow-control window, else a RangeError naming the option. */
 export function checkFlowControlWindow(bytes: number): number {
   if (!Number.isSafeInteger(bytes) || bytes < HTTP2_WINDOW_MIN || bytes > HTTP2_WINDOW_MAX) {
     throw new RangeError(`flowControlWindowBytes must be an integer from ${HTTP2_WINDOW_MIN} to ${HTTP2_WINDOW_MAX}, got ${bytes}`);
   }
   return bytes;
 }
-const INITIAL_RECONNECT_BACKOFF_MS = 100;
-const DEFAULT_PRODUCE_STREAM_IN_FLIGHT_MAX = 32;
-const PRODUCE_STREAM_IN_FLIGHT_LIMIT = 4096;
 
 export class SluiceClient {
   private closed = false;

@@ -5,7 +5,7 @@
  * not cached, so the next use tries again. Once open, the channel reconnects by itself after a broken
  * connection (within `reconnectBackoffMaxMs`).
  */
-import { SluiceClient, checkFlowControlWindow } from './client.js';
+import { SluiceClient } from './client.js';
 import { clientError, isSluiceError } from './errors.js';
 import { status as GrpcStatusCode } from '@grpc/grpc-js';
 
@@ -31,7 +31,6 @@ export class Connection {
 
   constructor(readonly options: ConnectionOptions) {
     if (options.brokers.length === 0) throw new RangeError('brokers must name at least one broker (host:port)');
-    if (options.flowControlWindowBytes !== undefined) checkFlowControlWindow(options.flowControlWindowBytes);
   }
 
   /** The connected client, connecting first if needed. */

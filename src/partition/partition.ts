@@ -198,7 +198,7 @@ export class Partition {
 
   /** Resolves once an offset >= `fromOffset` is readable, or when `timeoutMs` passes or `signal` aborts. */
   waitForData(options: { fromOffset: number; timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-    this.online();
+    this.online(); // an offline partition throws here, before any promise
     const { signal } = options;
     if (signal?.aborted === true) return Promise.resolve();
     return new Promise((resolve) => {

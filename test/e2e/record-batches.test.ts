@@ -193,4 +193,35 @@ describe('record batches on the wire', () => {
       call.cancel();
     }
   });
+  it('keeps each grouped deliveries event within deliveryBytesMax, sending the rest in the next', async () => {
+    const small = await startTestBroker({ settings: { deliveryBytesMax: 1024 } });
+    const smallRaw = new RawClient(small.address);
+    try {
+      const admin = await small.client();
+      await admin.createTopic({ name: 'rb-capped', partitionCount: 4, config: { durability: 'interval' } });
+      const call = smallRaw.bidi<ConsumeRequest, ConsumeEvent>(brokerService.Consume);
+      const events: ConsumeEvent[] = [];
+      call.on('data', (event: ConsumeEvent) => events.push(event));
+      call.on('error', () => undefined);
+      call.write({
+        join: {
+          ...{ group: 'capped', topics: ['rb-capped'], clientId: 'raw', instanceId: '', sessionTimeoutMs: 0, ackTimeoutMs: 0, inFlightMax: 0, retryBackoffMs: 0, strategy: '', startFrom: '' },
+          ...{ recordBatches: true, groupedDeliveries: true },
+        },
+      });
+      await waitUntil(() => events.some((e) => e.assignment?.partitions.length === 4), 10_000, 'the assignment');
+      // Four batches of about 400 bytes appended at once: two fit in 1024 bytes, so two events.
+      const partitions = [0, 1, 2, 3].map((partition) => ({ partition, baseSequence: 0, records: [], recordBatch: encodeBatch({ records: [record('x'.repeat(300))] }) }));
+      expect((await smallRaw.unary(brokerService.Produce, { ...produceRequest(Buffer.alloc(0)), topic: 'rb-capped', partitions })).error).toBeUndefined();
+      const deliveriesOf = (e: ConsumeEvent) => e.deliveries?.deliveries ?? (e.delivery ? [e.delivery] : []);
+      await waitUntil(() => events.flatMap(deliveriesOf).length === 4, 10_000, 'four deliveries');
+      const sent = events.filter((e) => e.delivery || e.deliveries).map((e) => deliveriesOf(e).map((d) => d.recordBatch!.length));
+      expect(sent).toHaveLength(2);
+      for (const sizes of sent) expect(sizes.reduce((a, b) => a + b)).toBeLessThanOrEqual(1024);
+      call.cancel();
+    } finally {
+      smallRaw.close();
+      await small.stop();
+    }
+  });
 });
