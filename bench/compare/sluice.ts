@@ -47,8 +47,6 @@ const PRODUCER_OPTIONS = { lingerMs: 2, batchRecordsMax: 1000, inFlightMax: 16 }
  * p50 4.9 / p99 14.8 ms before that change.
  */
 const LATENCY_PRODUCER_OPTIONS = { lingerMs: 0, batchRecordsMax: 1000, inFlightMax: 16 } as const;
-/** The broker's memberInFlightMax default: the most a member may hold unacknowledged. */
-const CONSUMER_IN_FLIGHT_MAX = 1000;
 const DRAIN_WAIT_MS = 5_000;
 
 const DIST_CLIENT = fileURLToPath(new URL('../../dist/client/index.js', import.meta.url));
@@ -113,7 +111,8 @@ class SluiceBenchClient implements SystemClient {
   }
 
   async consume(spec: ConsumeSpec): Promise<ConsumeOutcome> {
-    const consumer = this.sluice.consumer({ groupId: spec.group, topics: [spec.topic], startFrom: 'earliest', inFlightMax: CONSUMER_IN_FLIGHT_MAX });
+    // The broker's default window (memberInFlightMax 5,000 records, memberInFlightBytesMax 8 MiB), as users get it.
+    const consumer = this.sluice.consumer({ groupId: spec.group, topics: [spec.topic], startFrom: 'earliest' });
     let received = 0;
     let firstAtMs = 0;
     let resolveDone!: () => void;
@@ -139,7 +138,7 @@ class SluiceBenchClient implements SystemClient {
   async latency(spec: LatencySpec): Promise<LatencyOutcome> {
     const startedAt = nowMs();
     const recorder = new LatencyRecorder(startedAt + Math.min(1000, spec.durationMs / 5));
-    const consumer = this.sluice.consumer({ groupId: spec.group, topics: [spec.topic], startFrom: 'earliest', inFlightMax: CONSUMER_IN_FLIGHT_MAX });
+    const consumer = this.sluice.consumer({ groupId: spec.group, topics: [spec.topic], startFrom: 'earliest' });
     const producer = this.sluice.producer(LATENCY_PRODUCER_OPTIONS);
     try {
       await consumer.run({

@@ -12,8 +12,8 @@
  * stream is over: undefined after a clean end, a SluiceError when the broker ended it (e.g.
  * UNKNOWN_MEMBER after the session expired: join again).
  *
- * Bounds: the broker sends at most `inFlightMax` unacknowledged records, so the event queue holds
- * at most that many records plus a few assignment events.
+ * Bounds: the broker sends at most `inFlightMax` unacknowledged records of at most about
+ * `inFlightBytesMax` bytes, so the event queue holds at most that plus a few assignment events.
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { checkBatch, decodeRecords } from '../base/index.js';
@@ -31,6 +31,8 @@ export interface JoinOptions {
   ackTimeoutMs?: number;
   /** Most unacknowledged records this member holds. */
   inFlightMax?: number;
+  /** Most bytes of unacknowledged records this member holds (one batch of any size always comes). */
+  inFlightBytesMax?: number;
   /** First retry delay after a nack (doubling per attempt). */
   retryBackoffMs?: number;
   strategy?: 'sticky' | 'range' | 'round-robin';
@@ -144,6 +146,7 @@ export class ConsumerSession {
           sessionTimeoutMs: options.sessionTimeoutMs ?? 0,
           ackTimeoutMs: options.ackTimeoutMs ?? 0,
           inFlightMax: options.inFlightMax ?? 0,
+          inFlightBytesMax: options.inFlightBytesMax ?? 0,
           retryBackoffMs: options.retryBackoffMs ?? 0,
           strategy: options.strategy ?? '',
           startFrom: options.startFrom ?? '',

@@ -55,8 +55,13 @@ export interface ConsumerOptions<V = Buffer> {
   sessionTimeoutMs?: number;
   /** Visibility timeout: a record not acknowledged within it is redelivered. Default 30 s. */
   ackTimeoutMs?: number;
-  /** Unacknowledged records this member holds at most (prefetch). Default: the broker's (1000). */
+  /** Unacknowledged records this member holds at most (prefetch). Default: the broker's (5000). */
   inFlightMax?: number;
+  /**
+   * Bytes of unacknowledged records this member holds at most (prefetch; one batch of any size
+   * always comes). Default: the broker's (8 MiB). Lower it when records are large and work is slow.
+   */
+  inFlightBytesMax?: number;
   /** First delay before a nacked record is retried; the broker doubles it per attempt. Default: the broker's (1 s). */
   retryBackoffMs?: number;
   strategy?: 'sticky' | 'range' | 'round-robin';
@@ -332,6 +337,7 @@ export class Consumer<V = Buffer> extends TypedEmitter<ConsumerEvents> implement
       ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
       ...(o.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: o.sessionTimeoutMs }),
       ...(o.inFlightMax === undefined ? {} : { inFlightMax: o.inFlightMax }),
+      ...(o.inFlightBytesMax === undefined ? {} : { inFlightBytesMax: o.inFlightBytesMax }),
       ...(o.retryBackoffMs === undefined ? {} : { retryBackoffMs: o.retryBackoffMs }),
       ...(o.strategy === undefined ? {} : { strategy: o.strategy }),
       ...(o.startFrom === undefined ? {} : { startFrom: o.startFrom }),

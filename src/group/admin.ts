@@ -21,6 +21,8 @@ export interface GroupPartitionView {
   lagSeconds: number;
   ownerMemberId: string | undefined;
   inFlight: number;
+  /** Bytes of those records as delivered. */
+  inFlightBytes: number;
   retrying: { offset: number; failedAttempts: number; retryInMs: number } | undefined;
 }
 
@@ -113,6 +115,7 @@ export class GroupAdmin {
         lagSeconds: lagRecords > 0 && log.offline === undefined ? this.ageSeconds(topic, partition, committedOffset, now) : 0,
         ownerMemberId: undefined,
         inFlight: 0,
+        inFlightBytes: 0,
         retrying: undefined,
       };
       rows.set(partitionKey({ topic, partition }), row);
@@ -124,6 +127,7 @@ export class GroupAdmin {
       if (row === undefined) continue;
       row.ownerMemberId = slot.ownership?.memberId;
       row.inFlight = slot.cursor.inFlightCount;
+      row.inFlightBytes = slot.cursor.inFlightBytes;
       const retry = slot.cursor.retrying;
       if (retry !== undefined) row.retrying = { offset: retry.offset, failedAttempts: slot.cursor.failedAttempts(retry.offset), retryInMs: Math.max(0, retry.notBeforeMs - now) };
     }

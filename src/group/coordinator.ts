@@ -39,6 +39,7 @@ export type GroupSettings = Pick<
   | 'retryBackoffMsMax'
   | 'revokeTimeoutMs'
   | 'memberInFlightMax'
+  | 'memberInFlightBytesMax'
   | 'groupMembersMax'
   | 'groupsMax'
   | 'groupTickIntervalMs'
@@ -57,6 +58,7 @@ export interface JoinRequest {
   ackTimeoutMs?: number;
   retryBackoffMs?: number;
   inFlightMax?: number;
+  inFlightBytesMax?: number;
   strategy?: AssignmentStrategy;
   /** Where a partition with no committed offset starts. Default `earliest`: a new group gets all the work. */
   startFrom?: 'earliest' | 'latest';
@@ -141,6 +143,7 @@ export class GroupCoordinator {
     const sessionTimeoutMs = bounded('sessionTimeoutMs', request.sessionTimeoutMs ?? settings.sessionTimeoutMs, 100, settings.sessionTimeoutMsMax);
     const ackTimeoutMs = bounded('ackTimeoutMs', request.ackTimeoutMs ?? settings.ackTimeoutMs, 10, 12 * 3_600_000);
     const inFlightMax = bounded('inFlightMax', request.inFlightMax ?? settings.memberInFlightMax, 1, settings.memberInFlightMax);
+    const inFlightBytesMax = bounded('inFlightBytesMax', request.inFlightBytesMax ?? settings.memberInFlightBytesMax, 1, settings.memberInFlightBytesMax);
     const retryBackoffMs = bounded('retryBackoffMs', request.retryBackoffMs ?? settings.retryBackoffMs, 0, settings.retryBackoffMsMax);
 
     let group = this.groups.get(request.group);
@@ -162,7 +165,7 @@ export class GroupCoordinator {
       // A static member back within its session: same partitions, no rebalance. A live duplicate is fenced.
       if (!existing.disconnected) existing.sink.closed({ code: 'MEMBER_FENCED', message: `instance ${request.instanceId} joined again` });
       this.releaseAll(group, existing, 'member-died');
-      Object.assign(existing, { sink, sessionTimeoutMs, ackTimeoutMs, retryBackoffMs, inFlightMax, disconnected: false });
+      Object.assign(existing, { sink, sessionTimeoutMs, ackTimeoutMs, retryBackoffMs, inFlightMax, inFlightBytesMax, disconnected: false });
       existing.sessionDeadlineMs = this.now + sessionTimeoutMs;
       existing.generation = group.generation;
       sink.assignment({ generation: group.generation, partitions: group.partitionsOf(existing.memberId) });
@@ -183,6 +186,7 @@ export class GroupCoordinator {
       ackTimeoutMs,
       retryBackoffMs,
       inFlightMax,
+      inFlightBytesMax,
       sessionDeadlineMs: this.now + sessionTimeoutMs,
       generation: 0,
       disconnected: false,
@@ -521,13 +525,15 @@ export class GroupCoordinator {
     // (inFlightMax 1, say) then goes round them instead of draining the first one with records.
     const slots = [...group.slots.values()];
     const start = slots.length === 0 ? 0 : group.pumpTurns++ % slots.length;
-    // Per member, counted once per turn: partitions owned (not finishing a revoke) and records held.
+    // Per member, counted once per turn: partitions owned (not finishing a revoke), records and bytes held.
     const owned = new Map<string, number>();
     const held = new Map<string, number>();
+    const heldBytes = new Map<string, number>();
     for (const slot of slots) {
       if (slot.ownership === undefined) continue;
       const { memberId } = slot.ownership;
       held.set(memberId, (held.get(memberId) ?? 0) + slot.cursor.inFlightCount);
+      heldBytes.set(memberId, (heldBytes.get(memberId) ?? 0) + slot.cursor.inFlightBytes);
       if (slot.ownership.kind === 'owned') owned.set(memberId, (owned.get(memberId) ?? 0) + 1);
     }
     for (let i = 0; i < slots.length; i++) {
@@ -542,20 +548,31 @@ export class GroupCoordinator {
       // Refill a partition that still has records in flight only once half its share is free, so
       // deliveries stay large when acks trickle back a few at a time.
       if (credit <= 0 || (inFlight > 0 && credit < share / 2)) continue;
+      // The byte budget, shared the same way. A member holding nothing gets at least one batch,
+      // whatever its size, so a record larger than the budget still goes out.
+      const memberBytes = heldBytes.get(member.memberId) ?? 0;
+      const bytesInFlight = slot.cursor.inFlightBytes;
+      const byteShare = Math.ceil(member.inFlightBytesMax / Math.max(1, owned.get(member.memberId) ?? 0));
+      const byteCredit = Math.min(member.inFlightBytesMax - memberBytes, byteShare - bytesInFlight);
+      if (memberBytes > 0 && (byteCredit <= 0 || (bytesInFlight > 0 && byteCredit < byteShare / 2))) continue;
       const from = slot.cursor.deliverableFrom(this.now);
       if (from === undefined) continue;
       try {
-        more = this.deliver(group, slot, member, from, credit) || more;
+        more = this.deliver(group, slot, member, from, credit, byteCredit) || more;
       } catch (error) {
         this.options.logger.error({ group: group.name, topic: slot.topic, partition: slot.partition, err: error }, 'delivery failed');
       }
       held.set(member.memberId, (held.get(member.memberId) ?? 0) + slot.cursor.inFlightCount - inFlight);
+      heldBytes.set(member.memberId, memberBytes + slot.cursor.inFlightBytes - bytesInFlight);
     }
     if (more) this.schedulePump(group);
   }
 
-  /** Delivers one read's worth of records of a slot; returns whether more may be ready at once. */
-  private deliver(group: GroupState, slot: PartitionSlot, member: Member, from: number, credit: number): boolean {
+  /**
+   * Delivers one read's worth of records of a slot, at most `credit` records and, past the first
+   * batch, `byteCredit` bytes; returns whether more may be ready at once.
+   */
+  private deliver(group: GroupState, slot: PartitionSlot, member: Member, from: number, credit: number, byteCredit: number): boolean {
     const log = this.options.topics.partition(slot.topic, slot.partition);
     if (log.offline !== undefined) return false;
     const { logStartOffset } = log.state();
@@ -577,14 +594,15 @@ export class GroupCoordinator {
     let count = 0;
     let through = from - 1;
     const windowLast = window.nextOffset - 1;
-    while (through < windowLast && count < credit) {
+    const budgetLast = lastWithinBytes(window, from, byteCredit);
+    while (through < budgetLast && count < credit) {
       const next = through + 1;
       const acked = slot.cursor.ackedFrom(next);
       if (acked !== undefined && acked.first <= next) {
-        through = Math.min(acked.last, windowLast);
+        through = Math.min(acked.last, budgetLast);
         continue;
       }
-      const last = Math.min(windowLast, next + (credit - count) - 1, acked === undefined ? Infinity : acked.first - 1);
+      const last = Math.min(budgetLast, next + (credit - count) - 1, acked === undefined ? Infinity : acked.first - 1);
       runs.push({ first: next, last });
       count += last - next + 1;
       through = last;
@@ -594,7 +612,13 @@ export class GroupCoordinator {
     if (through < from) return false;
     const batches = runs.map((run) => batchesOf(window, run));
     const attempts = runs.map((run) => (slot.cursor.hasFailures ? attemptsOf(slot.cursor, run) : []));
-    slot.cursor.markDelivered(runs, through, member.memberId, this.now + member.ackTimeoutMs);
+    slot.cursor.markDelivered(
+      runs,
+      through,
+      member.memberId,
+      this.now + member.ackTimeoutMs,
+      batches.map((bytes) => bytes.length),
+    );
     const redelivered = attempts.reduce((sum, list) => sum + list.filter((attempt) => attempt > 1).length, 0);
     if (redelivered > 0) this.options.onRedelivery?.(slot.topic, group.name, redelivered);
     let bytes = 0;
@@ -815,6 +839,22 @@ export class GroupCoordinator {
  * The record batches holding exactly the offsets of `run` (inside the read-ahead): a view of the
  * bytes read when the run covers whole batches, with a batch cut only at the ends of the run sliced.
  */
+/**
+ * The last offset of the read-ahead's batches from the one holding `from` whose bytes add up to at
+ * most `byteBudget`; always at least that first batch.
+ */
+function lastWithinBytes(window: ReadAhead, from: number, byteBudget: number): number {
+  let last = window.nextOffset - 1;
+  let start = -1;
+  for (const batch of window.batches) {
+    if (batch.last < from) continue;
+    if (start < 0) start = batch.start;
+    else if (batch.end - start > byteBudget) return last;
+    last = batch.last;
+  }
+  return last;
+}
+
 function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {
   const pieces: Buffer[] = [];
   let wholeStart = -1;

@@ -74,6 +74,7 @@ export interface Member {
   ackTimeoutMs: number;
   retryBackoffMs: number;
   inFlightMax: number;
+  inFlightBytesMax: number;
   sessionDeadlineMs: number;
   /** The generation of the last assignment sent to this member. */
   generation: number;

@@ -41,12 +41,15 @@ export type FailureCause = 'nack' | 'timeout' | 'member-died' | 'reject';
 interface InFlightRun extends OffsetRange {
   memberId: string;
   deadlineMs: number;
+  /** Bytes delivered for the run; a part split off gets its share by record count. */
+  bytes: number;
 }
 
 export class PartitionCursor {
   /** In-flight runs, ascending and disjoint, all below `nextOffset`. */
   private runs: InFlightRun[] = [];
   private inFlightTotal = 0;
+  private inFlightBytesTotal = 0;
   /** Offsets acknowledged out of order: ascending, disjoint, non-adjacent ranges above `committedOffset`. */
   private acked: OffsetRange[] = [];
   /** The failed record that delivery must resume at, and not before `notBeforeMs`. */
@@ -65,6 +68,11 @@ export class PartitionCursor {
 
   get inFlightCount(): number {
     return this.inFlightTotal;
+  }
+
+  /** Bytes of the in-flight records as delivered (exact for whole runs, prorated for parts of one). */
+  get inFlightBytes(): number {
+    return this.inFlightBytesTotal;
   }
 
   get retrying(): { offset: number; notBeforeMs: number } | undefined {
@@ -127,21 +135,23 @@ export class PartitionCursor {
 
   /**
    * Records that the offsets of `ranges` (ascending, from `deliverableFrom`, none acknowledged) went
-   * to `memberId`, and moves `nextOffset` past `throughOffset` (which may pass skipped, already
-   * acknowledged offsets).
+   * to `memberId`, `bytes[i]` bytes for `ranges[i]`, and moves `nextOffset` past `throughOffset`
+   * (which may pass skipped, already acknowledged offsets).
    */
-  markDelivered(ranges: readonly OffsetRange[], throughOffset: number, memberId: string, deadlineMs: number): void {
+  markDelivered(ranges: readonly OffsetRange[], throughOffset: number, memberId: string, deadlineMs: number, bytes: readonly number[] = []): void {
     assert(throughOffset >= this.nextOffset - 1, 'delivery goes forward');
     let floor = this.nextOffset;
-    for (const range of ranges) {
+    ranges.forEach((range, i) => {
       if (range.first < floor || range.last < range.first || range.last > throughOffset) throw new AssertionError(`offsets ${range.first}-${range.last} are not deliverable`);
       const acked = this.ackedFrom(range.first);
       if (acked !== undefined && acked.first <= range.last) throw new AssertionError(`offsets ${range.first}-${range.last} include acknowledged ones`);
       if (this.retry !== undefined && range.first <= this.retry.offset && this.retry.offset <= range.last) this.retry = undefined;
-      this.runs.push({ first: range.first, last: range.last, memberId, deadlineMs });
+      const runBytes = bytes[i] ?? 0;
+      this.runs.push({ first: range.first, last: range.last, memberId, deadlineMs, bytes: runBytes });
       this.inFlightTotal += range.last - range.first + 1;
+      this.inFlightBytesTotal += runBytes;
       floor = range.last + 1;
-    }
+    });
     this.nextOffset = throughOffset + 1;
   }
 
@@ -219,8 +229,9 @@ export class PartitionCursor {
       }
       this.inFlightTotal -= to - from + 1;
       const pieces: InFlightRun[] = [];
-      if (run.first < from) pieces.push({ ...run, last: from - 1 });
-      if (to < run.last) pieces.push({ ...run, first: to + 1 });
+      if (run.first < from) pieces.push(part(run, run.first, from - 1));
+      if (to < run.last) pieces.push(part(run, to + 1, run.last));
+      this.inFlightBytesTotal -= run.bytes - pieces.reduce((sum, piece) => sum + piece.bytes, 0);
       this.runs.splice(i, 1, ...pieces);
       i += pieces.length;
     }
@@ -279,9 +290,11 @@ export class PartitionCursor {
     if (run === undefined || run.first > offset || run.memberId !== memberId) return false;
     if (run.deadlineMs >= deadlineMs) return true;
     const pieces: InFlightRun[] = [];
-    if (run.first < offset) pieces.push({ ...run, last: offset - 1 });
-    pieces.push({ ...run, first: offset, last: offset, deadlineMs });
-    if (offset < run.last) pieces.push({ ...run, first: offset + 1 });
+    if (run.first < offset) pieces.push(part(run, run.first, offset - 1));
+    if (offset < run.last) pieces.push(part(run, offset + 1, run.last));
+    // The extended record keeps what is left of the run's bytes, so the pieces add up to the run.
+    const extended = { ...run, first: offset, last: offset, deadlineMs, bytes: run.bytes - pieces.reduce((sum, piece) => sum + piece.bytes, 0) };
+    pieces.splice(run.first < offset ? 1 : 0, 0, extended);
     this.runs.splice(i, 1, ...pieces);
     return true;
   }
@@ -308,12 +321,19 @@ export class PartitionCursor {
   resetTo(offset: number): void {
     this.runs = [];
     this.inFlightTotal = 0;
+    this.inFlightBytesTotal = 0;
     this.acked = [];
     this.retry = undefined;
     for (const failed of [...this.failures.keys()]) if (failed < offset) this.failures.delete(failed);
     this.committedOffset = offset;
     this.nextOffset = offset;
   }
+}
+
+/** Offsets `first` to `last` of `run`, with their share of its bytes by record count (rounded down). */
+function part(run: InFlightRun, first: number, last: number): InFlightRun {
+  const share = Math.floor((run.bytes * (last - first + 1)) / (run.last - run.first + 1));
+  return { first, last, memberId: run.memberId, deadlineMs: run.deadlineMs, bytes: share };
 }
 
 /** Index of the first of `ranges` (ascending, disjoint) whose last offset is at or after `offset`. */

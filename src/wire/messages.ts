@@ -232,6 +232,8 @@ export interface JoinGroup {
   ackTimeoutMs: number;
   inFlightMax: number;
   retryBackoffMs: number;
+  /** 0 (or absent, from an older client): the broker's default. */
+  inFlightBytesMax?: number;
   /** "sticky" (default), "range" or "round-robin"; empty for the default. */
   strategy: string;
   /** "earliest" (default) or "latest"; empty for the default. */
@@ -412,6 +414,7 @@ export interface GroupPartition {
   lagSeconds: number;
   ownerMemberId: string;
   inFlight: number;
+  inFlightBytes: number;
   retryingOffset?: number;
   retryingFailedAttempts: number;
   retryInMs: number;

@@ -66,6 +66,33 @@ describe('consumer groups over gRPC', () => {
     for (const values of perKey.values()) expect(values).toEqual([...values].sort((a, b) => a - b));
   });
 
+  it('holds a member to its inFlightBytesMax: the group view shows the bytes it holds', async () => {
+    env = await startTestBroker();
+    const client = await env.client();
+    await client.createTopic({ name: 'scans', partitionCount: 1 });
+    for (let i = 0; i < 4; i++) await client.produce({ topic: 'scans', records: [{ key: 'k', value: `${i}`.padEnd(2000, '.') }] });
+    const session = await client.consume({ group: 'ocr', topics: ['scans'], inFlightBytesMax: 5000 });
+    const events = session.events()[Symbol.asyncIterator]();
+    const nextRecords = async (): Promise<DeliveredRecord[]> => {
+      for (;;) {
+        const next = await events.next();
+        if (next.done === true) throw new Error('the session ended');
+        if (next.value.type === 'records') return next.value.records;
+      }
+    };
+    const held: DeliveredRecord[] = [];
+    while (held.length < 2) held.push(...(await nextRecords()));
+    // Two batches of about 2 KB fit in 5000 bytes; a third does not, so nothing more comes until an ack.
+    const [partition] = (await client.describeGroup('ocr')).partitions;
+    expect(partition).toMatchObject({ inFlight: 2 });
+    expect(partition!.inFlightBytes).toBeGreaterThan(4000);
+    expect(partition!.inFlightBytes).toBeLessThanOrEqual(5000);
+    session.ack(held[0]!, held.map((record) => record.offset));
+    while (held.length < 4) held.push(...(await nextRecords()));
+    expect(held.map((record) => record.offset)).toEqual([0, 1, 2, 3]);
+    await session.leave();
+  });
+
   it('dead-letters a poison record after maxDeliveryAttempts, moves on, and redrives it', async () => {
     env = await startTestBroker({ settings: { retryBackoffMs: 0 }, topicDefaults: { maxDeliveryAttempts: 3 } });
     const client = await env.client();

@@ -134,6 +134,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
     const sessionTimeoutMs = optional(request.sessionTimeoutMs, 'session_timeout_ms');
     const ackTimeoutMs = optional(request.ackTimeoutMs, 'ack_timeout_ms');
     const inFlightMax = optional(request.inFlightMax, 'in_flight_max');
+    const inFlightBytesMax = optional(request.inFlightBytesMax ?? 0, 'in_flight_bytes_max');
     const retryBackoffMs = optional(request.retryBackoffMs, 'retry_backoff_ms');
     recordBatches = request.recordBatches === true;
     groupedDeliveries = recordBatches && request.groupedDeliveries === true;
@@ -146,6 +147,7 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
         ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
         ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }),
         ...(inFlightMax === undefined ? {} : { inFlightMax }),
+        ...(inFlightBytesMax === undefined ? {} : { inFlightBytesMax }),
         ...(retryBackoffMs === undefined ? {} : { retryBackoffMs }),
         ...(request.strategy ? { strategy: request.strategy as 'sticky' | 'range' | 'round-robin' } : {}),
         ...(request.startFrom ? { startFrom: request.startFrom } : {}),

@@ -62,6 +62,7 @@ export function groupAndDlqHandlers(ctx: HandlerContext): GroupAndDlqHandlers {
           lagSeconds: p.lagSeconds,
           ownerMemberId: p.ownerMemberId ?? '',
           inFlight: p.inFlight,
+          inFlightBytes: p.inFlightBytes,
           ...(p.retrying === undefined ? {} : { retryingOffset: p.retrying.offset }),
           retryingFailedAttempts: p.retrying?.failedAttempts ?? 0,
           retryInMs: p.retrying?.retryInMs ?? 0,

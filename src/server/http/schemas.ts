@@ -170,7 +170,7 @@ export const groupMemberSchema: JsonSchema = {
 export const groupPartitionSchema: JsonSchema = {
   $id: 'GroupPartition',
   type: 'object',
-  required: ['topic', 'partition', 'committedOffset', 'logStartOffset', 'highWatermark', 'lagRecords', 'lagSeconds', 'inFlight'],
+  required: ['topic', 'partition', 'committedOffset', 'logStartOffset', 'highWatermark', 'lagRecords', 'lagSeconds', 'inFlight', 'inFlightBytes'],
   properties: {
     topic: { type: 'string' },
     partition: { type: 'integer' },
@@ -181,6 +181,7 @@ export const groupPartitionSchema: JsonSchema = {
     lagSeconds: { type: 'number', description: 'Age of the oldest unconsumed record (the one at committedOffset); 0 without lag.' },
     ownerMemberId: { type: 'string', description: 'The member it is assigned to; absent when unassigned.' },
     inFlight: { type: 'integer', description: 'Records delivered and not yet acknowledged.' },
+    inFlightBytes: { type: 'integer', description: 'Bytes of those records as delivered (memberInFlightBytesMax bounds them per member).' },
     retrying: {
       type: 'object',
       description: 'Present while a failed record waits for its retry (the partition is held up behind it).',

@@ -62,6 +62,30 @@ describe('GroupCoordinator', () => {
     expect(member.values()).toEqual(['r5', 'r6', 'r7', 'r8', 'r9']);
   });
 
+  it('holds at most inFlightBytesMax bytes per member', async () => {
+    harness = await groupHarness({ partitions: 1 });
+    const big = (i: number): string => `${i}`.padEnd(1000, '.');
+    for (let i = 0; i < 6; i++) await harness.produce('jobs', 0, [big(i)]); // a batch of about 2.1 KB each (key and value)
+    const member = harness.join({ topics: ['jobs'], inFlightBytesMax: 5000 });
+    await harness.settle();
+    expect(member.values()).toEqual([big(0), big(1)]);
+    ack(member);
+    await harness.settle();
+    expect(member.values()).toEqual([big(2), big(3)]);
+  });
+
+  it('lets one batch out to a member holding nothing, even past its byte budget', async () => {
+    harness = await groupHarness({ partitions: 1 });
+    await harness.produce('jobs', 0, ['x'.repeat(500)]);
+    await harness.produce('jobs', 0, ['y'.repeat(500)]);
+    const member = harness.join({ topics: ['jobs'], inFlightBytesMax: 10 });
+    await harness.settle();
+    expect(member.values()).toEqual(['x'.repeat(500)]);
+    ack(member);
+    await harness.settle();
+    expect(member.values()).toEqual(['y'.repeat(500)]);
+  });
+
   it('retries a nacked record after its backoff before anything after it, with the next attempt number', async () => {
     harness = await groupHarness({ partitions: 1 });
     await harness.produce('jobs', 0, ['a', 'b', 'c']);

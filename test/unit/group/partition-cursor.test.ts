@@ -4,6 +4,7 @@ import { type OffsetRange, PartitionCursor } from '../../../src/group/partition-
 
 const run = (first: number, last: number): OffsetRange[] => [{ first, last }];
 const one = (offset: number): OffsetRange[] => run(offset, offset);
+const RECORD_BYTES = 100;
 
 describe('PartitionCursor', () => {
   it('commits the contiguous acknowledged prefix, whatever order acks arrive in', () => {
@@ -108,6 +109,23 @@ describe('PartitionCursor', () => {
     expect(cursor).toMatchObject({ committedOffset: 0, nextOffset: 0, inFlightCount: 0 });
   });
 
+  it('counts the bytes in flight: a part of a run takes its share by record count, an extend keeps the total', () => {
+    const cursor = new PartitionCursor({ committedOffset: 0 });
+    cursor.markDelivered([{ first: 0, last: 2 }, { first: 3, last: 3 }], 3, 'm', 1000, [100, 40]);
+    expect(cursor.inFlightBytes).toBe(140);
+    expect(cursor.extend(1, 'm', 2000)).toBe(true);
+    expect(cursor.inFlightBytes).toBe(140);
+    cursor.ack(one(3), 'm');
+    expect(cursor.inFlightBytes).toBe(100);
+    cursor.ack(one(1), 'm');
+    expect(cursor.inFlightBytes).toBe(66); // 33 each for offsets 0 and 2
+    cursor.ack(run(0, 2), 'm');
+    expect(cursor.inFlightBytes).toBe(0);
+    cursor.markDelivered(run(4, 9), 9, 'm', 1000, [600]);
+    cursor.resetTo(4);
+    expect(cursor.inFlightBytes).toBe(0);
+  });
+
   it('behaves like a record-by-record model under any sequence of deliveries, acks, failures, extends and commits', () => {
     const members = ['a', 'b'];
     const op = fc.oneof(
@@ -130,7 +148,8 @@ describe('PartitionCursor', () => {
               if (offsets.length === 0) break;
               const through = offsets[offsets.length - 1]!;
               expect(offsets.map((offset) => cursor.deliveryAttempt(offset))).toEqual(offsets.map((offset) => model.attempt(offset)));
-              cursor.markDelivered(toRanges(offsets), through, step.member, step.deadline);
+              const ranges = toRanges(offsets);
+              cursor.markDelivered(ranges, through, step.member, step.deadline, ranges.map((range) => RECORD_BYTES * (range.last - range.first + 1)));
               model.deliver(offsets, through, step.member, step.deadline);
               break;
             }
@@ -172,6 +191,8 @@ describe('PartitionCursor', () => {
             next: model.nextOffset,
             count: model.inFlight.size,
           });
+          // Every record weighs the same here, so the bytes of split runs stay exact.
+          expect(cursor.inFlightBytes).toBe(RECORD_BYTES * model.inFlight.size);
           expect(cursor.inFlightRecords()).toEqual(model.inFlightRecords());
           expect(cursor.firstExpired(25)).toEqual(model.inFlightRecords().find((r) => r.deadlineMs <= 25));
           for (let offset = 0; offset <= 61; offset++) {
