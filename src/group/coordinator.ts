@@ -602,10 +602,13 @@ export class GroupCoordinator {
         through = Math.min(acked.last, budgetLast);
         continue;
       }
-      const last = Math.min(budgetLast, next + (credit - count) - 1, acked === undefined ? Infinity : acked.first - 1);
+      const limit = Math.min(budgetLast, next + (credit - count) - 1, acked === undefined ? Infinity : acked.first - 1);
+      const last = endOnBatch(window, next, limit);
       runs.push({ first: next, last });
       count += last - next + 1;
       through = last;
+      // Stopped short at a batch boundary: the rest of the credit waits for a later turn.
+      if (last < limit) break;
     }
     // Everything read was handed out: let the buffer go.
     if (through >= windowLast) slot.readAhead = undefined;
@@ -853,6 +856,25 @@ function lastWithinBytes(window: ReadAhead, from: number, byteBudget: number): n
     last = batch.last;
   }
   return last;
+}
+
+/**
+ * `last`, or the end of the batch before the one it falls inside when that still leaves the run
+ * [`first`, ...] something: a run ending mid-batch costs re-encoding (and checksumming) that batch's
+ * head now and its tail in the next delivery, so a window's credit is spent in whole batches when it can be.
+ */
+function endOnBatch(window: ReadAhead, first: number, last: number): number {
+  const { batches } = window;
+  let low = 0;
+  let high = batches.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (batches[middle]!.last < last) low = middle + 1;
+    else high = middle;
+  }
+  const batch = batches[low];
+  if (batch === undefined || batch.last === last || batch.first <= first) return last;
+  return batch.first - 1;
 }
 
 function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {

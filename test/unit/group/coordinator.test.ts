@@ -62,6 +62,23 @@ describe('GroupCoordinator', () => {
     expect(member.values()).toEqual(['r5', 'r6', 'r7', 'r8', 'r9']);
   });
 
+  it('spends a window in whole batches when it can, cutting one only when it alone exceeds the window', async () => {
+    harness = await groupHarness({ partitions: 1 });
+    await harness.produce('jobs', 0, ['a', 'b', 'c']);
+    await harness.produce('jobs', 0, ['d', 'e', 'f']);
+    const member = harness.join({ topics: ['jobs'], inFlightMax: 4 });
+    await harness.settle();
+    expect(member.values()).toEqual(['a', 'b', 'c']); // not 'd': that would split the second batch
+    ack(member);
+    await harness.settle();
+    expect(member.values()).toEqual(['d', 'e', 'f']);
+
+    await harness.produce('jobs', 0, ['g', 'h', 'i', 'j', 'k', 'l']);
+    ack(member);
+    await harness.settle();
+    expect(member.values()).toEqual(['g', 'h', 'i', 'j']);
+  });
+
   it('holds at most inFlightBytesMax bytes per member', async () => {
     harness = await groupHarness({ partitions: 1 });
     const big = (i: number): string => `${i}`.padEnd(1000, '.');
