@@ -43,8 +43,8 @@ import type { ProduceRequest, ProduceResult, ProducerIdentity, RecordHeader } fr
 export interface EncodedRecord {
   key: Buffer | null;
   value: Buffer | null;
-  headers: RecordHeader[];
-  timestampMs?: number;
+  headers: readonly RecordHeader[];
+  timestampMs: number;
 }
 
 /** The `send` call a record came from: told where each of its records went, or why one failed. */
@@ -53,9 +53,11 @@ export interface RecordOwner {
   failed(error: SluiceError): void;
 }
 
-/** One record waiting in a batch: its owner and its index among the owner's records (no closure per record). */
-export interface PendingRecord {
-  record: EncodedRecord;
+/**
+ * One record waiting in a batch, with its owner and its index among the owner's records: one object
+ * per record (no wrapper, no closure), as thousands are held until their batch is answered.
+ */
+export interface PendingRecord extends EncodedRecord {
   bytes: number;
   owner: RecordOwner;
   index: number;
@@ -169,7 +171,7 @@ export class ProducerLanes {
         this.pumpSoon();
       }, this.settings.lingerMs);
     }
-    batch.records.push(record.record);
+    batch.records.push(record);
     batch.owners.push(record);
     batch.bytes += record.bytes;
     if (batch.records.length >= this.settings.batchRecordsMax || batch.bytes >= this.settings.batchBytesMax) {

@@ -22,9 +22,9 @@ import { DEFAULT_RETRY_POLICY, type RetryOptions, retryDelayMs, retryPolicy, sle
 import type { Connection } from './connection.js';
 import { type SluiceError, catalogError, clientError, fromCallError } from './errors.js';
 import { TypedEmitter } from './emitter.js';
-import { ProducerLanes, type Batch, type EncodedRecord, type LaneEvents, type LaneSettings, type PendingRecord, type RecordOwner } from './producer-lanes.js';
+import { ProducerLanes, type Batch, type LaneEvents, type LaneSettings, type PendingRecord, type RecordOwner } from './producer-lanes.js';
 import type { Serializer } from './serde.js';
-import { type Bytes, type HeaderInput, toBuffer } from './types.js';
+import { type Bytes, type HeaderInput, type RecordHeader, toBuffer } from './types.js';
 
 /** Headers as an object (a key with several values takes an array) or as a list (keys may repeat). */
 export type MessageHeaders = Readonly<Record<string, Bytes | readonly Bytes[] | null | undefined>> | readonly HeaderInput[];
@@ -188,7 +188,7 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
     if (typeof request.topic !== 'string' || request.topic === '') throw catalogError('INVALID_ARGUMENT', 'send needs a topic', { field: 'topic' });
     if (request.messages.length === 0) throw catalogError('INVALID_ARGUMENT', 'send needs at least one message', { field: 'messages' });
     const nowMs = Date.now();
-    const encoded = request.messages.map((message) => this.encode(message, nowMs));
+    const encoded = request.messages.map((message, index) => this.encode(message, nowMs, index));
     // Connecting and the topic's partition count: retried like a batch when the broker is away.
     const partitionCount = await this.partitionCount(request.topic);
     for (const message of request.messages) {
@@ -208,9 +208,9 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
       const tracker = new SendTracker(encoded.length, resolve, reject);
       for (let index = 0; index < encoded.length; index++) {
         const record = encoded[index]!;
-        const key = record.record.key;
-        const partition = request.messages[index]!.partition ?? (key ? partitionForKey(key, partitionCount) : undefined);
-        this.append(request.topic, partition, partitionCount, { record: record.record, bytes: record.bytes, owner: tracker, index });
+        record.owner = tracker;
+        const partition = request.messages[index]!.partition ?? (record.key ? partitionForKey(record.key, partitionCount) : undefined);
+        this.append(request.topic, partition, partitionCount, record);
       }
     });
   }
@@ -233,7 +233,8 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
 
   // ---- routing and batching ----
 
-  private encode(message: ProducerMessage<V>, nowMs: number): { record: EncodedRecord; bytes: number } {
+  /** The record in the log's terms, owned by nobody until its send is admitted. */
+  private encode(message: ProducerMessage<V>, nowMs: number, index: number): PendingRecord {
     const key = message.key === undefined || message.key === null ? null : toBuffer(message.key);
     const value = message.value === null || message.value === undefined ? null : toBuffer(this.serializer ? this.serializer.serialize(message.value) : (message.value as Bytes));
     const headers = encodeHeaders(message.headers);
@@ -241,7 +242,7 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
     const timestampMs = message.timestamp instanceof Date ? message.timestamp.getTime() : (message.timestamp ?? nowMs);
     let bytes = RECORD_OVERHEAD_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
     for (const header of headers) bytes += Buffer.byteLength(header.key) + (header.value?.length ?? 0);
-    return { record: { key, value, headers, timestampMs }, bytes };
+    return { key, value, headers, timestampMs, bytes, owner: NO_OWNER, index };
   }
 
   /** Reserves buffer space for a send's bytes, waiting (in call order) while the buffer is full. */
@@ -325,8 +326,17 @@ export class Producer<V = Bytes> extends TypedEmitter<ProducerEvents> {
   }
 }
 
-function encodeHeaders(headers: MessageHeaders | undefined): { key: string; value: Buffer | null }[] {
-  if (headers === undefined) return [];
+/** The owner of a record encoded before its send was admitted; replaced before it joins a batch. */
+const NO_OWNER: RecordOwner = {
+  done: () => undefined,
+  failed: () => undefined,
+};
+
+/** Shared by every record without headers. */
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+
+function encodeHeaders(headers: MessageHeaders | undefined): readonly RecordHeader[] {
+  if (headers === undefined) return NO_HEADERS;
   if (isHeaderList(headers)) return headers.map((h) => ({ key: h.key, value: h.value === undefined || h.value === null ? null : toBuffer(h.value) }));
   const encoded: { key: string; value: Buffer | null }[] = [];
   for (const [key, value] of Object.entries(headers)) {
