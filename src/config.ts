@@ -296,7 +296,7 @@ export const BROKER_SETTINGS = {
   },
   memberInFlightMax: {
     kind: 'integer',
-    default: 10_000,
+    default: 5_000,
     min: 1,
     max: 1_000_000,
     description: 'Most unacknowledged records one group member may hold (flow control); members may ask for fewer.',

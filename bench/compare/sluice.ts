@@ -111,7 +111,7 @@ class SluiceBenchClient implements SystemClient {
   }
 
   async consume(spec: ConsumeSpec): Promise<ConsumeOutcome> {
-    // The broker's default window (memberInFlightMax 10,000 records, memberInFlightBytesMax 8 MiB), as users get it.
+    // The broker's default window (memberInFlightMax 5,000 records, memberInFlightBytesMax 8 MiB), as users get it.
     const consumer = this.sluice.consumer({ groupId: spec.group, topics: [spec.topic], startFrom: 'earliest' });
     let received = 0;
     let firstAtMs = 0;

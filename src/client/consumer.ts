@@ -55,7 +55,7 @@ export interface ConsumerOptions<V = Buffer> {
   sessionTimeoutMs?: number;
   /** Visibility timeout: a record not acknowledged within it is redelivered. Default 30 s. */
   ackTimeoutMs?: number;
-  /** Unacknowledged records this member holds at most (prefetch). Default: the broker's (10,000). */
+  /** Unacknowledged records this member holds at most (prefetch). Default: the broker's (5,000). */
   inFlightMax?: number;
   /**
    * Bytes of unacknowledged records this member holds at most (prefetch; one batch of any size
