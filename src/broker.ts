@@ -9,7 +9,7 @@
  * metadata store. Transports stop accepting connections before they call `close`.
  */
 import path from 'node:path';
-import { type Clock, type Logger, type Offset, type Timer, ByteBudget, TokenBucket, asOffset, systemClock } from './base/index.js';
+import { type Clock, type Logger, type Offset, type RecordsScan, type Timer, ByteBudget, TokenBucket, asOffset, systemClock } from './base/index.js';
 import type { BrokerSettings, TopicConfig } from './config.js';
 import { BrokerError } from './errors.js';
 import { type DeadLetterView, type RedriveRequest, type RedriveResult, Redriver, deadLetterRecord, listDeadLetters } from './dlq/index.js';
@@ -32,9 +32,28 @@ export interface ProduceRequest {
   /** Records the broker routes (by `partition` if set, else by key; keyless ones sticky). */
   records?: readonly ProduceRecord[];
   partition?: number;
-  /** Records routed by the client; required for an idempotent producer. */
-  partitions?: readonly { partition: number; records: readonly ProduceRecord[]; baseSequence?: number }[];
+  /**
+   * Records routed by the client; required for an idempotent producer. A partition's records come
+   * either as records or as one record batch in the log's format (`records` then empty), checked
+   * and scanned by the caller, which the log stores as sent.
+   */
+  partitions?: readonly { partition: number; records: readonly ProduceRecord[]; batch?: SentBatch; baseSequence?: number }[];
   producer?: { producerId: number; producerEpoch: number };
+}
+
+/** A record batch as a client sent it: its bytes and what `scanRecords` found in them. */
+export interface SentBatch {
+  bytes: Buffer;
+  scan: RecordsScan;
+}
+
+/** A request's records for one partition, after routing. */
+interface RoutedGroup {
+  partition: number;
+  records: ProduceRecord[];
+  batch?: SentBatch;
+  baseSequence?: number;
+  bytes: number;
 }
 
 export interface ProduceContext {
@@ -221,6 +240,10 @@ export class Broker {
     for (const group of routed) {
       for (const record of group.records) requestBytes += this.validateRecord(record);
       recordCount += group.records.length;
+      if (group.batch !== undefined) {
+        requestBytes += this.validateScan(group.batch.scan);
+        recordCount += group.batch.scan.recordCount;
+      }
     }
     if (recordCount === 0) throw new BrokerError('INVALID_ARGUMENT', 'a produce request needs at least one record', { field: 'records' });
     if (recordCount > this.settings.requestRecordsMax) {
@@ -237,11 +260,14 @@ export class Broker {
         routed.map(async (group) => {
           const partition = topic.partitions[group.partition]!;
           this.makeRoom(topic, partition, group.bytes);
-          const records: RecordInput[] = group.records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestampMs: r.timestampMs ?? now }));
-          const append = partition.append({
-            records,
-            ...(request.producer && group.baseSequence !== undefined ? { producer: { ...request.producer, baseSequence: group.baseSequence } } : {}),
-          });
+          const producer = request.producer && group.baseSequence !== undefined ? { producer: { ...request.producer, baseSequence: group.baseSequence } } : {};
+          const append =
+            group.batch !== undefined
+              ? partition.append({ batch: group.batch.bytes, recordCount: group.batch.scan.recordCount, ...producer })
+              : partition.append({
+                  records: group.records.map((r): RecordInput => ({ key: r.key, value: r.value, headers: r.headers, timestampMs: r.timestampMs ?? now })),
+                  ...producer,
+                });
           this.pendingAppends.add(append);
           try {
             return { partition: group.partition, ...(await append) };
@@ -271,7 +297,7 @@ export class Broker {
   }
 
   /** Groups a request's records by partition, validating partition numbers and idempotence rules. */
-  private route(topic: Topic, request: ProduceRequest): { partition: number; records: ProduceRecord[]; baseSequence?: number; bytes: number }[] {
+  private route(topic: Topic, request: ProduceRequest): RoutedGroup[] {
     const count = topic.partitions.length;
     const checkPartition = (partition: number): number => {
       if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
@@ -288,7 +314,7 @@ export class Broker {
         field: 'records',
       });
     }
-    const groups = new Map<number, { partition: number; records: ProduceRecord[]; baseSequence?: number; bytes: number }>();
+    const groups = new Map<number, RoutedGroup>();
     const add = (partition: number, record: ProduceRecord): void => {
       let group = groups.get(partition);
       if (group === undefined) {
@@ -309,6 +335,10 @@ export class Broker {
         }
         groups.set(partition, { partition, records: [], baseSequence: routed.baseSequence!, bytes: 0 });
       }
+      if (routed.batch !== undefined) {
+        const group = groups.get(partition) ?? { partition, records: [], bytes: 0 };
+        groups.set(partition, { ...group, batch: routed.batch, bytes: routed.batch.scan.payloadBytes });
+      }
       for (const record of routed.records) add(partition, record);
     }
     const records = request.records ?? [];
@@ -326,7 +356,7 @@ export class Broker {
         }
       }
     }
-    return [...groups.values()].filter((g) => g.records.length > 0);
+    return [...groups.values()].filter((g) => g.records.length > 0 || g.batch !== undefined);
   }
 
   private stickyFor(topic: string): StickyPartitioner {
@@ -340,24 +370,31 @@ export class Broker {
 
   /** Checks one record against the limits; returns its size in bytes. */
   private validateRecord(record: ProduceRecord): number {
-    const { keyBytesMax, recordBytesMax, headerCountMax } = this.settings;
-    if (record.key !== null && record.key.length > keyBytesMax) {
-      throw new BrokerError('RECORD_TOO_LARGE', `a key of ${record.key.length} bytes exceeds keyBytesMax ${keyBytesMax}`, { keyBytes: record.key.length, keyBytesMax });
-    }
-    if (record.headers.length > headerCountMax) {
-      throw new BrokerError('RECORD_TOO_LARGE', `${record.headers.length} headers exceed headerCountMax ${headerCountMax}`, {
-        headerCount: record.headers.length,
-        headerCountMax,
-      });
-    }
     const bytes = recordBytes(record);
-    if (bytes > recordBytesMax) {
-      throw new BrokerError('RECORD_TOO_LARGE', `a record of ${bytes} bytes exceeds recordBytesMax ${recordBytesMax}`, { recordBytes: bytes, recordBytesMax });
-    }
+    this.checkRecordLimits(record.key?.length ?? 0, record.headers.length, bytes);
     if (record.timestampMs !== undefined && (!Number.isSafeInteger(record.timestampMs) || record.timestampMs < 0)) {
       throw new BrokerError('INVALID_ARGUMENT', `timestamp ${record.timestampMs} is not a non-negative integer of milliseconds`, { field: 'timestampMs' });
     }
     return bytes;
+  }
+
+  /** Checks the records of a sent batch against the limits, by their largest; returns their size in bytes. */
+  private validateScan(scan: RecordsScan): number {
+    this.checkRecordLimits(scan.largestKeyBytes, scan.mostHeaders, scan.largestRecordBytes);
+    return scan.payloadBytes;
+  }
+
+  private checkRecordLimits(keyBytes: number, headerCount: number, bytes: number): void {
+    const { keyBytesMax, recordBytesMax, headerCountMax } = this.settings;
+    if (keyBytes > keyBytesMax) {
+      throw new BrokerError('RECORD_TOO_LARGE', `a key of ${keyBytes} bytes exceeds keyBytesMax ${keyBytesMax}`, { keyBytes, keyBytesMax });
+    }
+    if (headerCount > headerCountMax) {
+      throw new BrokerError('RECORD_TOO_LARGE', `${headerCount} headers exceed headerCountMax ${headerCountMax}`, { headerCount, headerCountMax });
+    }
+    if (bytes > recordBytesMax) {
+      throw new BrokerError('RECORD_TOO_LARGE', `a record of ${bytes} bytes exceeds recordBytesMax ${recordBytesMax}`, { recordBytes: bytes, recordBytesMax });
+    }
   }
 
   private checkQuotas(topic: string, clientId: string, bytes: number, records: number): void {

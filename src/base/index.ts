@@ -21,6 +21,7 @@ export {
   planBatches,
   setBaseOffset,
   decodeRecords,
+  scanRecords,
   splitBatches,
   readBatchHeader,
   checkBatch,
@@ -38,4 +39,5 @@ export {
   type RecordInput,
   type RecordHeader,
   type LogRecord,
+  type RecordsScan,
 } from './record-batch.js';

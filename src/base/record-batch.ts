@@ -390,6 +390,76 @@ export function decodeRecords(batch: Buffer): LogRecord[] {
   return records;
 }
 
+/** What `scanRecords` learns of a batch's records without decoding them into objects. */
+export interface RecordsScan {
+  recordCount: number;
+  /** Key, value, header key and header value bytes of all records (what the record limits count). */
+  payloadBytes: number;
+  largestRecordBytes: number;
+  largestKeyBytes: number;
+  mostHeaders: number;
+  minTimestampMs: number;
+}
+
+/**
+ * Walks the records of a batch that `checkBatch` accepted, from a sender we do not trust, checking
+ * everything the log relies on when it stores the batch as sent: no compression, leader epoch 0,
+ * offset deltas 0, 1, 2, ..., the header's max timestamp, and every length inside its record.
+ * Nothing is allocated per record.
+ */
+export function scanRecords(batch: Buffer): RecordsScan | { problem: string } {
+  const header = readBatchHeader(batch, 0);
+  if (header.attributes !== 0) return { problem: `attributes ${header.attributes}: compression is not supported` };
+  if (header.partitionLeaderEpoch !== 0) return { problem: `partition leader epoch ${header.partitionLeaderEpoch}, expected 0` };
+  const end = header.batchBytes;
+  const cursor = { pos: BATCH_HEADER_BYTES };
+  const scan: RecordsScan = { recordCount: header.recordCount, payloadBytes: 0, largestRecordBytes: 0, largestKeyBytes: 0, mostHeaders: 0, minTimestampMs: Infinity };
+  let maxTimestampMs = -Infinity;
+  // Skips a length-prefixed field: its length, -1 for null, or undefined when it runs past `limit`.
+  const skipField = (limit: number): number | undefined => {
+    const length = readVarint(batch, cursor, limit);
+    if (length === -1) return -1;
+    if (length < 0 || cursor.pos + length > limit) return undefined;
+    cursor.pos += length;
+    return length;
+  };
+  try {
+    for (let i = 0; i < header.recordCount; i++) {
+      const length = readVarint(batch, cursor, end);
+      const recordEnd = cursor.pos + length;
+      if (length < 1 || recordEnd > end) return { problem: `record ${i} runs past the end of the batch` };
+      if (batch[cursor.pos++] !== 0) return { problem: `record ${i} has attributes set` };
+      const timestampMs = header.firstTimestampMs + readVarint(batch, cursor, recordEnd);
+      if (readVarint(batch, cursor, recordEnd) !== i) return { problem: `record ${i} has an offset delta other than ${i}` };
+      const keyBytes = skipField(recordEnd);
+      const valueBytes = skipField(recordEnd);
+      if (keyBytes === undefined || valueBytes === undefined) return { problem: `record ${i} has a key or value past its end` };
+      const headerCount = readVarint(batch, cursor, recordEnd);
+      if (headerCount < 0) return { problem: `record ${i} has a negative header count` };
+      let recordBytes = Math.max(0, keyBytes) + Math.max(0, valueBytes);
+      for (let h = 0; h < headerCount; h++) {
+        const headerKey = skipField(recordEnd);
+        const headerValue = skipField(recordEnd);
+        if (headerKey === undefined || headerKey === -1 || headerValue === undefined) return { problem: `record ${i} has a malformed header` };
+        recordBytes += headerKey + Math.max(0, headerValue);
+      }
+      if (cursor.pos !== recordEnd) return { problem: `record ${i} length disagrees with its fields` };
+      scan.payloadBytes += recordBytes;
+      scan.largestRecordBytes = Math.max(scan.largestRecordBytes, recordBytes);
+      scan.largestKeyBytes = Math.max(scan.largestKeyBytes, keyBytes);
+      scan.mostHeaders = Math.max(scan.mostHeaders, headerCount);
+      scan.minTimestampMs = Math.min(scan.minTimestampMs, timestampMs);
+      maxTimestampMs = Math.max(maxTimestampMs, timestampMs);
+    }
+  } catch (error) {
+    // readVarint's own bound checks (a varint running past its record).
+    return { problem: error instanceof Error ? error.message : String(error) };
+  }
+  if (cursor.pos !== end) return { problem: 'the batch length disagrees with its records' };
+  if (maxTimestampMs !== header.maxTimestampMs) return { problem: `max timestamp ${header.maxTimestampMs}, the records' is ${maxTimestampMs}` };
+  return scan;
+}
+
 /** Splits a buffer of whole, consecutive batches (as `read` returns) into batch views. */
 export function splitBatches(bytes: Buffer): Buffer[] {
   const batches: Buffer[] = [];

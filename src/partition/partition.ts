@@ -20,6 +20,7 @@ import {
   type RecordInput,
   type RetentionResult,
   SegmentLog,
+  decodeRecords,
   encodeBatch,
   planBatches,
   readBatchHeader,
@@ -33,10 +34,11 @@ export interface ProducerStamp {
   baseSequence: number;
 }
 
-export interface PartitionAppendRequest {
-  records: readonly RecordInput[];
-  producer?: ProducerStamp;
-}
+/**
+ * Records to append, or one record batch in the log's format as a client sent it (checked by the
+ * caller: checksum, structure, limits, producer fields), stored as is when it fits batchBytesMax.
+ */
+export type PartitionAppendRequest = ({ records: readonly RecordInput[] } | { batch: Buffer; recordCount: number }) & { producer?: ProducerStamp };
 
 export interface PartitionAppendResult {
   baseOffset: Offset;
@@ -137,20 +139,43 @@ export class Partition {
   /** Appends records (see the class comment). Records must already be validated against the limits. */
   async append(request: PartitionAppendRequest): Promise<PartitionAppendResult> {
     const log = this.online();
-    const { records, producer } = request;
+    const { producer } = request;
+    const recordCount = 'batch' in request ? request.recordCount : request.records.length;
     if (producer !== undefined) {
-      const check = this.producers.check({ ...producer, recordCount: records.length });
+      const check = this.producers.check({ ...producer, recordCount });
       if (check.kind === 'duplicate') {
         await this.waitUntilReadable(check.batch.lastOffset);
         return {
           baseOffset: asOffset(check.batch.baseOffset),
           lastOffset: asOffset(check.batch.lastOffset),
-          recordCount: records.length,
+          recordCount,
           duplicate: true,
           durability: log.config.durability === 'always' ? 'fsynced' : 'written',
         };
       }
     }
+    const batches = 'batch' in request && request.batch.length <= this.config.batchBytesMax ? [request.batch] : this.encode(request, producer);
+    const endBefore = log.logEndOffset;
+    const written = log.append(batches);
+    // append() writes synchronously before its first await: if the log end moved, the batches are in
+    // the log. Record the producer's batch now, so a retry arriving meanwhile is seen as a duplicate.
+    if (producer !== undefined && log.logEndOffset === endBefore + recordCount) {
+      this.producers.record({
+        ...producer,
+        lastSequence: nextSequence(producer.baseSequence, recordCount - 1),
+        baseOffset: endBefore,
+        lastOffset: endBefore + recordCount - 1,
+        timestampMs: this.clock.nowMs(),
+      });
+    }
+    const result = await written;
+    this.notifyWaiters();
+    return { baseOffset: result.baseOffset, lastOffset: result.lastOffset, recordCount, duplicate: false, durability: result.durability };
+  }
+
+  /** Encodes the request's records into batches of at most batchBytesMax, numbered from the producer's base sequence. */
+  private encode(request: PartitionAppendRequest, producer: ProducerStamp | undefined): Buffer[] {
+    const records = 'batch' in request ? decodeRecords(request.batch) : request.records;
     const groups = planBatches(records, this.config.batchBytesMax);
     if (groups === undefined) {
       throw new BrokerError('RECORD_TOO_LARGE', `a record does not fit in a batch of batchBytesMax ${this.config.batchBytesMax} of topic ${this.topic}`, {
@@ -158,7 +183,7 @@ export class Partition {
       });
     }
     let sequence = producer?.baseSequence ?? -1;
-    const batches = groups.map((group) => {
+    return groups.map((group) => {
       const batch = encodeBatch({
         records: group,
         ...(producer ? { producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence: sequence } : {}),
@@ -166,22 +191,6 @@ export class Partition {
       if (producer) sequence = nextSequence(sequence, group.length);
       return batch;
     });
-    const endBefore = log.logEndOffset;
-    const written = log.append(batches);
-    // append() writes synchronously before its first await: if the log end moved, the batches are in
-    // the log. Record the producer's batch now, so a retry arriving meanwhile is seen as a duplicate.
-    if (producer !== undefined && log.logEndOffset === endBefore + records.length) {
-      this.producers.record({
-        ...producer,
-        lastSequence: nextSequence(producer.baseSequence, records.length - 1),
-        baseOffset: endBefore,
-        lastOffset: endBefore + records.length - 1,
-        timestampMs: this.clock.nowMs(),
-      });
-    }
-    const result = await written;
-    this.notifyWaiters();
-    return { baseOffset: result.baseOffset, lastOffset: result.lastOffset, recordCount: records.length, duplicate: false, durability: result.durability };
   }
 
   read(request: { fromOffset: number; maxBytes: number }): ReadResult {

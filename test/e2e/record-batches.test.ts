@@ -4,7 +4,7 @@
  * per-record forms that stay for clients that do not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crc32, decodeRecords, encodeBatch, type RecordInput } from '../../src/base/index.js';
+import { BatchField, crc32, decodeRecords, encodeBatch, type RecordInput } from '../../src/base/index.js';
 import type { SluiceClient } from '../../src/client/index.js';
 import { BROKER_SETTINGS } from '../../src/config.js';
 import { GrpcStatus } from '../../src/errors.js';
@@ -16,6 +16,12 @@ const record = (value: string, timestampMs = 1_700_000_000_000): RecordInput => 
 
 function produceRequest(recordBatch: Buffer, extra: Partial<ProduceRequest> = {}): ProduceRequest {
   return { topic: 'rb', records: [], partitions: [{ partition: 0, baseSequence: 0, records: [], recordBatch }], producerId: 0, producerEpoch: 0, correlationId: 1, clientId: '', ...extra };
+}
+
+/** A batch with some of its bytes changed on purpose. */
+function patched(batch: Buffer, change: (batch: Buffer) => void): Buffer {
+  change(batch);
+  return batch;
 }
 
 /** Rewrites a batch's checksum after its bytes were changed on purpose. */
@@ -54,6 +60,20 @@ describe('record batches on the wire', () => {
     ]);
   });
 
+  it("re-splits a batch larger than the topic's batchBytesMax into batches that fit, records and offsets as sent", async () => {
+    await client.createTopic({ name: 'rb-small', partitionCount: 1, config: { batchBytesMax: 1024 } });
+    const records = Array.from({ length: 12 }, (_, i) => record(`${i}`.padEnd(300, '.'), 1_700_000_000_000 + i));
+    const outcome = await raw.unary(brokerService.Produce, { ...produceRequest(encodeBatch({ records })), topic: 'rb-small' });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.response!.appends[0]).toMatchObject({ baseOffset: 0, lastOffset: 11, recordCount: 12 });
+    const fetched: number[] = [];
+    while (fetched.length < 12) {
+      const { records: page } = await client.fetch({ topic: 'rb-small', partition: 0, offset: fetched.length });
+      fetched.push(...page.map((r) => r.timestampMs - 1_700_000_000_000));
+    }
+    expect(fetched).toEqual(records.map((_, i) => i));
+  });
+
   it('refuses a damaged or inconsistent batch with INVALID_ARGUMENT naming the field, writing nothing', async () => {
     const before = (await client.describeTopic('rb')).partitions[0]!.logEndOffset;
     const good = (): Buffer => encodeBatch({ records: [record('x'), record('y')] });
@@ -65,7 +85,13 @@ describe('record batches on the wire', () => {
     const cases: { name: string; request: ProduceRequest; message: RegExp }[] = [
       { name: 'checksum mismatch', request: produceRequest(flipped), message: /bad-crc/ },
       { name: 'bytes after the batch', request: produceRequest(Buffer.concat([good(), Buffer.alloc(3)])), message: /header says/ },
-      { name: 'a malformed record behind a valid checksum', request: produceRequest(resealed(malformed)), message: /malformed record/ },
+      { name: 'a malformed record behind a valid checksum', request: produceRequest(resealed(malformed)), message: /record 0 has a key or value past its end/ },
+      // The log stores a batch as sent, so everything it relies on is checked, not only the checksum.
+      { name: 'compression bits', request: produceRequest(resealed(patched(good(), (b) => b.writeInt8(1, BatchField.attributes)))), message: /compression is not supported/ },
+      { name: 'a leader epoch', request: produceRequest(resealed(patched(good(), (b) => b.writeInt32BE(3, BatchField.partitionLeaderEpoch)))), message: /leader epoch 3/ },
+      { name: 'a wrong max timestamp', request: produceRequest(resealed(patched(good(), (b) => b.writeBigInt64BE(1n, BatchField.maxTimestamp)))), message: /max timestamp 1/ },
+      { name: 'offset deltas out of order', request: produceRequest(resealed(patched(good(), (b) => (b[60 + 3] = 2)))), message: /offset delta other than 0/ },
+      { name: 'a base sequence without a producer', request: produceRequest(encodeBatch({ records: [record('x')], baseSequence: 4 })), message: /producer -1 epoch -1/ },
       { name: 'a producer id without an idempotent request', request: produceRequest(encodeBatch({ records: [record('x')], producerId: 7, producerEpoch: 0, baseSequence: 0 })), message: /producer 7/ },
       {
         name: 'a batch whose producer differs from the request',

@@ -5,7 +5,7 @@
  * rest (limits, partition numbers, offsets in range) with its own errors.
  */
 import type { FetchResult, OffsetSpec, ProduceRecord, ProduceRequest, ProduceResult, TopicDescription } from '../../broker.js';
-import { AssertionError, type LogRecord, checkBatch, decodeRecords } from '../../base/index.js';
+import { checkBatch, scanRecords } from '../../base/index.js';
 import type * as wire from '../../wire/index.js';
 import { invalidField } from './status.js';
 
@@ -62,8 +62,8 @@ export function decodeProduceRequest(request: wire.ProduceRequest): ProduceReque
 
 /**
  * A partition's records sent as one record batch (the log's format). Its checksum and structure are
- * checked here, its records' limits by the broker like any others; the records are views into the
- * request's bytes (no copy).
+ * checked here, the limits of its records by the broker from the scan; the log stores the batch as
+ * sent (no decoding into records, no copy).
  */
 function decodeRecordBatch(request: wire.ProduceRequest, bytes: Buffer, group: wire.PartitionRecords, field: string): NonNullable<ProduceRequest['partitions']>[number] {
   const batchField = `${field}.record_batch`;
@@ -73,20 +73,20 @@ function decodeRecordBatch(request: wire.ProduceRequest, bytes: Buffer, group: w
   const { header } = check;
   if (header.batchBytes !== bytes.length) throw invalidField(batchField, `holds ${bytes.length} bytes, its header says ${header.batchBytes}`);
   const idempotent = request.producerId > 0;
-  if (idempotent ? header.producerId !== request.producerId || header.producerEpoch !== request.producerEpoch : header.producerId !== -1) {
+  // Stored as sent, so its producer fields must be the request's (all -1 without an idempotent producer).
+  if (
+    idempotent
+      ? header.producerId !== request.producerId || header.producerEpoch !== request.producerEpoch
+      : header.producerId !== -1 || header.producerEpoch !== -1 || header.baseSequence !== -1
+  ) {
     throw invalidField(batchField, `carries producer ${header.producerId} epoch ${header.producerEpoch}, the request producer ${request.producerId} epoch ${request.producerEpoch}`);
   }
   if (idempotent && header.baseSequence < 0) throw invalidField(batchField, 'needs a base sequence from an idempotent producer');
-  let records: LogRecord[];
-  try {
-    records = decodeRecords(bytes);
-  } catch (error) {
-    // A valid checksum over malformed records: the sender's encoder is wrong, not our log.
-    if (error instanceof AssertionError) throw invalidField(batchField, `holds a malformed record: ${error.message}`);
-    throw error;
-  }
-  for (const record of records) if (record.timestampMs < 0) throw invalidField(batchField, `holds a record with timestamp ${record.timestampMs}`);
-  return { partition: group.partition, records, baseSequence: idempotent ? header.baseSequence : 0 };
+  // A valid checksum over malformed records: the sender's encoder is wrong.
+  const scan = scanRecords(bytes);
+  if ('problem' in scan) throw invalidField(batchField, `is not a valid record batch (${scan.problem})`, { problem: scan.problem });
+  if (scan.minTimestampMs < 0) throw invalidField(batchField, `holds a record with timestamp ${scan.minTimestampMs}`);
+  return { partition: group.partition, records: [], batch: { bytes, scan }, baseSequence: idempotent ? header.baseSequence : 0 };
 }
 
 export function encodeProduceResult(correlationId: number, result: ProduceResult): wire.ProduceResponse {
