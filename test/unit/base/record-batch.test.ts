@@ -9,6 +9,7 @@ import {
   encodeBatch,
   encodedBatchBytes,
   readBatchHeader,
+  scanRecords,
   sliceBatch,
   splitBatches,
   type RecordInput,
@@ -54,6 +55,33 @@ describe('record batch format', () => {
           });
         },
       ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('scans any encoded batch to the sizes the record limits count, and refuses every truncated or extended one', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 30 }), fc.nat(), (records, cut) => {
+        const batch = encodeBatch({ records });
+        const sizeOf = (r: RecordInput): number =>
+          (r.key?.length ?? 0) + (r.value?.length ?? 0) + r.headers.reduce((sum, h) => sum + Buffer.byteLength(h.key) + (h.value?.length ?? 0), 0);
+        expect(scanRecords(batch)).toEqual({
+          recordCount: records.length,
+          payloadBytes: records.reduce((sum, r) => sum + sizeOf(r), 0),
+          largestRecordBytes: Math.max(...records.map(sizeOf)),
+          largestKeyBytes: Math.max(...records.map((r) => r.key?.length ?? 0)),
+          mostHeaders: Math.max(...records.map((r) => r.headers.length)),
+          minTimestampMs: Math.min(...records.map((r) => r.timestampMs)),
+        });
+        // The records' bytes cut short, or followed by extra bytes, behind a header that claims them all.
+        const body = batch.subarray(BATCH_HEADER_BYTES);
+        const shortened = Buffer.concat([batch.subarray(0, BATCH_HEADER_BYTES), body.subarray(0, cut % body.length)]);
+        shortened.writeInt32BE(shortened.length - 12, 8);
+        expect(scanRecords(shortened)).toHaveProperty('problem');
+        const extended = Buffer.concat([batch, Buffer.alloc(1 + (cut % 8))]);
+        extended.writeInt32BE(extended.length - 12, 8);
+        expect(scanRecords(extended)).toHaveProperty('problem');
+      }),
       { numRuns: 300 },
     );
   });
