@@ -172,6 +172,8 @@ class NatsBenchClient implements SystemClient {
     const filler = fillerValue(spec.valueBytes);
     let keyIndex = 0;
     const publishes: Promise<unknown>[] = [];
+    let unanswered = 0;
+    const answered = (): void => void unanswered--;
     const offeredCount = await offerAtRate({
       ratePerSecond: spec.ratePerSecond,
       durationMs: spec.durationMs,
@@ -180,9 +182,13 @@ class NatsBenchClient implements SystemClient {
           const key = keyName(keyIndex++, spec.keyCount);
           const header = headers();
           header.set('k', key);
-          publishes.push(this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header }));
+          const publish = this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header });
+          unanswered++;
+          publish.then(answered, answered);
+          publishes.push(publish);
         }
       },
+      outstanding: () => unanswered,
     });
     await Promise.all(publishes);
     recorder.expect(offeredCount);

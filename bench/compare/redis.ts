@@ -194,6 +194,7 @@ class RedisBenchClient implements SystemClient {
     const filler = fillerValue(spec.valueBytes);
     let keyIndex = 0;
     const writes: Promise<unknown>[] = [];
+    let unanswered = 0;
     const offeredCount = await offerAtRate({
       ratePerSecond: spec.ratePerSecond,
       durationMs: spec.durationMs,
@@ -203,8 +204,13 @@ class RedisBenchClient implements SystemClient {
           const key = keyName(keyIndex++, spec.keyCount);
           pipeline.xadd(streams[partitionOf(key, spec.partitionCount)]!, '*', 'k', key, 'v', timestampedValue(filler));
         }
-        writes.push(pipeline.exec());
+        const write = pipeline.exec();
+        unanswered += count;
+        const answered = (): void => void (unanswered -= count);
+        write.then(answered, answered);
+        writes.push(write);
       },
+      outstanding: () => unanswered,
     });
     await Promise.all(writes);
     recorder.expect(offeredCount);

@@ -151,13 +151,19 @@ class SluiceBenchClient implements SystemClient {
       const filler = fillerValue(spec.valueBytes);
       let keyIndex = 0;
       const sends: Promise<unknown>[] = [];
+      let unanswered = 0;
       const offeredCount = await offerAtRate({
         ratePerSecond: spec.ratePerSecond,
         durationMs: spec.durationMs,
         emit: (count) => {
           const messages = Array.from({ length: count }, () => ({ key: keyName(keyIndex++, spec.keyCount), value: timestampedValue(filler) }));
-          sends.push(producer.send({ topic: spec.topic, messages }));
+          const send = producer.send({ topic: spec.topic, messages });
+          unanswered += count;
+          const answered = (): void => void (unanswered -= count);
+          send.then(answered, answered);
+          sends.push(send);
         },
+        outstanding: () => unanswered,
       });
       await Promise.all(sends);
       recorder.expect(offeredCount);

@@ -199,12 +199,17 @@ export async function runWindowed(options: {
   if (failure !== undefined) throw failure instanceof Error ? failure : new Error('a chunk failed', { cause: failure });
 }
 
+/** A system this many seconds of records behind the offered rate fails the figure (its unanswered sends would only pile up in memory). */
+const BEHIND_SECONDS_MAX = 5;
+
 /**
  * Calls `emit(count)` every millisecond tick with the records due at `ratePerSecond` since the start,
- * for `durationMs`; resolves with the number offered.
+ * for `durationMs`; resolves with the number offered. Rejects once `outstanding()` (records sent and
+ * not yet acknowledged) exceeds BEHIND_SECONDS_MAX seconds' worth: the system cannot take the rate.
  */
-export async function offerAtRate(options: { ratePerSecond: number; durationMs: number; emit: (count: number) => void }): Promise<number> {
-  const { ratePerSecond, durationMs, emit } = options;
+export async function offerAtRate(options: { ratePerSecond: number; durationMs: number; emit: (count: number) => void; outstanding: () => number }): Promise<number> {
+  const { ratePerSecond, durationMs, emit, outstanding } = options;
+  const outstandingMax = ratePerSecond * BEHIND_SECONDS_MAX;
   const total = Math.round((ratePerSecond * durationMs) / 1000);
   const startedAt = performance.now();
   let offered = 0;
@@ -212,6 +217,9 @@ export async function offerAtRate(options: { ratePerSecond: number; durationMs: 
     const timer = setInterval(() => {
       try {
         const elapsed = performance.now() - startedAt;
+        if (outstanding() > outstandingMax) {
+          throw new Error(`fell behind the offered ${ratePerSecond} records/s: more than ${outstandingMax} records unacknowledged after ${Math.round(elapsed)} ms`);
+        }
         const due = Math.min(total, Math.floor((ratePerSecond * elapsed) / 1000)) - offered;
         if (due > 0) {
           offered += due;
