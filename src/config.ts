@@ -307,7 +307,7 @@ export const BROKER_SETTINGS = {
     min: 64 * KiB,
     max: 1 * GiB,
     description:
-      'Most bytes of unacknowledged records one group member may hold, as delivered (flow control, bounding what a worker buffers); members may ask for fewer. A member holding nothing still gets one batch of any size.',
+      'Most bytes of unacknowledged records one group member may hold, as delivered (flow control, bounding what a worker buffers); members may ask for fewer. Records go out in whole batches, so it may be passed by one batch, and a member holding nothing still gets one batch of any size.',
   },
   groupMembersMax: { kind: 'integer', default: 1_000, min: 1, max: 100_000, description: 'Most members in one consumer group.' },
   groupsMax: { kind: 'integer', default: 10_000, min: 1, max: 1_000_000, description: 'Most consumer groups with live members at once.' },

@@ -28,7 +28,7 @@ import type { Partition, TopicRegistry } from '../partition/index.js';
 import { type LogRecord, decodeRecords, readBatchHeader, sliceBatch, splitBatches } from '../storage/index.js';
 import { type AssignmentStrategy, type TopicPartition, assign, partitionKey } from './assignor.js';
 import { GroupState, type Member, type MemberSink, type PartitionSlot, type ReadAhead } from './group-state.js';
-import { type FailureCause, type OffsetRange, PartitionCursor } from './partition-cursor.js';
+import { type FailureCause, type OffsetRange, PartitionCursor, firstEndingAtOrAfter } from './partition-cursor.js';
 
 export type GroupSettings = Pick<
   BrokerSettings,
@@ -839,10 +839,6 @@ export class GroupCoordinator {
 }
 
 /**
- * The record batches holding exactly the offsets of `run` (inside the read-ahead): a view of the
- * bytes read when the run covers whole batches, with a batch cut only at the ends of the run sliced.
- */
-/**
  * The last offset of the read-ahead's batches from the one holding `from` whose bytes add up to at
  * most `byteBudget`; always at least that first batch.
  */
@@ -864,19 +860,15 @@ function lastWithinBytes(window: ReadAhead, from: number, byteBudget: number): n
  * head now and its tail in the next delivery, so a window's credit is spent in whole batches when it can be.
  */
 function endOnBatch(window: ReadAhead, first: number, last: number): number {
-  const { batches } = window;
-  let low = 0;
-  let high = batches.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (batches[middle]!.last < last) low = middle + 1;
-    else high = middle;
-  }
-  const batch = batches[low];
+  const batch = window.batches[firstEndingAtOrAfter(window.batches, last)];
   if (batch === undefined || batch.last === last || batch.first <= first) return last;
   return batch.first - 1;
 }
 
+/**
+ * The record batches holding exactly the offsets of `run` (inside the read-ahead): a view of the
+ * bytes read when the run covers whole batches, with a batch cut only at the ends of the run sliced.
+ */
 function batchesOf(window: ReadAhead, run: OffsetRange): Buffer {
   const pieces: Buffer[] = [];
   let wholeStart = -1;

@@ -337,7 +337,7 @@ function part(run: InFlightRun, first: number, last: number): InFlightRun {
 }
 
 /** Index of the first of `ranges` (ascending, disjoint) whose last offset is at or after `offset`. */
-function firstEndingAtOrAfter(ranges: readonly OffsetRange[], offset: number): number {
+export function firstEndingAtOrAfter(ranges: readonly OffsetRange[], offset: number): number {
   let low = 0;
   let high = ranges.length;
   while (low < high) {

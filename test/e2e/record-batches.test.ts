@@ -74,6 +74,28 @@ describe('record batches on the wire', () => {
     expect(fetched).toEqual(records.map((_, i) => i));
   });
 
+  it('holds the records of a sent batch to the same limits as records sent one by one', async () => {
+    const before = (await client.describeTopic('rb')).partitions[0]!.logEndOffset;
+    const { keyBytesMax, headerCountMax, recordBytesMax } = BROKER_SETTINGS;
+    const ok = record('ok');
+    const cases: { name: string; records: RecordInput[]; details: Record<string, number> }[] = [
+      { name: 'a key over keyBytesMax', records: [ok, { ...ok, key: Buffer.alloc(keyBytesMax.default + 1) }], details: { keyBytesMax: keyBytesMax.default } },
+      {
+        name: 'more headers than headerCountMax',
+        records: [{ ...ok, headers: Array.from({ length: headerCountMax.default + 1 }, () => ({ key: 'h', value: null })) }, ok],
+        details: { headerCountMax: headerCountMax.default },
+      },
+      { name: 'a record over recordBytesMax', records: [ok, { ...ok, value: Buffer.alloc(recordBytesMax.default) }], details: { recordBytesMax: recordBytesMax.default } },
+    ];
+    for (const { name, records, details } of cases) {
+      const outcome = await raw.unary(brokerService.Produce, produceRequest(encodeBatch({ records })));
+      expect(outcome.errorCode, name).toBe('RECORD_TOO_LARGE');
+      expect(outcome.error?.code, name).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(outcome.error?.details, name).toContain(String(Object.values(details)[0]));
+    }
+    expect((await client.describeTopic('rb')).partitions[0]!.logEndOffset).toBe(before);
+  });
+
   it('refuses a damaged or inconsistent batch with INVALID_ARGUMENT naming the field, writing nothing', async () => {
     const before = (await client.describeTopic('rb')).partitions[0]!.logEndOffset;
     const good = (): Buffer => encodeBatch({ records: [record('x'), record('y')] });
