@@ -17,6 +17,9 @@ export { ByteBudget } from './byte-budget.js';
 export { murmur2, partitionForKey, StickyPartitioner } from './partitioner.js';
 export {
   encodeBatch,
+  sizeBatch,
+  writeBatch,
+  type SizedBatch,
   encodedBatchBytes,
   planBatches,
   setBaseOffset,

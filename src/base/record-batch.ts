@@ -236,36 +236,57 @@ function framedRecordBytes(record: RecordInput, firstTimestampMs: number, index:
   return varintBytes(body) + body;
 }
 
-/** Encodes records into one checksummed batch. The batch must hold at least one record. */
-export function encodeBatch(input: BatchInput): Buffer {
+/** A batch measured by `sizeBatch`: its size, and what `writeBatch` needs to write it without measuring again. */
+export interface SizedBatch {
+  readonly input: BatchInput;
+  /** Total size of the encoded batch in bytes. */
+  readonly bytes: number;
+  readonly firstTimestampMs: number;
+  readonly maxTimestampMs: number;
+  /** Body size of each record (the varint length prefix excluded). */
+  readonly bodies: readonly number[];
+}
+
+/** Measures the batch `input` encodes to. The batch must hold at least one record. */
+export function sizeBatch(input: BatchInput): SizedBatch {
   const { records } = input;
   assert(records.length > 0, 'a batch holds at least one record');
   const firstTimestampMs = records[0]!.timestampMs;
   let maxTimestampMs = firstTimestampMs;
   const bodies: number[] = [];
-  let total = BATCH_HEADER_BYTES;
+  let bytes = BATCH_HEADER_BYTES;
   records.forEach((record, i) => {
     if (record.timestampMs > maxTimestampMs) maxTimestampMs = record.timestampMs;
     const body = recordBodyBytes(record, record.timestampMs - firstTimestampMs, i);
     bodies.push(body);
-    total += varintBytes(body) + body;
+    bytes += varintBytes(body) + body;
   });
+  return { input, bytes, firstTimestampMs, maxTimestampMs, bodies };
+}
 
-  const buf = Buffer.allocUnsafe(total);
-  writeInt64(buf, Field.baseOffset, input.baseOffset ?? 0);
-  buf.writeInt32BE(total - BATCH_LENGTH_PREFIX_BYTES, Field.batchLength);
-  buf.writeInt8(BATCH_MAGIC, Field.magic);
-  buf.writeInt8(0, Field.attributes);
-  buf.writeInt32BE(input.partitionLeaderEpoch ?? 0, Field.partitionLeaderEpoch);
-  buf.writeInt32BE(records.length - 1, Field.lastOffsetDelta);
-  buf.writeInt32BE(records.length, Field.recordCount);
-  writeInt64(buf, Field.firstTimestamp, firstTimestampMs);
-  writeInt64(buf, Field.maxTimestamp, maxTimestampMs);
-  writeInt64(buf, Field.producerId, input.producerId ?? -1);
-  buf.writeInt16BE(input.producerEpoch ?? -1, Field.producerEpoch);
-  buf.writeInt32BE(input.baseSequence ?? -1, Field.baseSequence);
+/**
+ * Writes a measured batch, checksummed, into `buf` at `at` (`sized.bytes` bytes), so that a caller
+ * framing it in a bigger message (the client's produce request) needs no second copy.
+ */
+export function writeBatch(sized: SizedBatch, buf: Buffer, at: number): void {
+  const { input, bodies, firstTimestampMs } = sized;
+  const { records } = input;
+  const end = at + sized.bytes;
+  assert(end <= buf.length, `a batch of ${sized.bytes} bytes does not fit at ${at} in ${buf.length} bytes`);
+  writeInt64(buf, at + Field.baseOffset, input.baseOffset ?? 0);
+  buf.writeInt32BE(sized.bytes - BATCH_LENGTH_PREFIX_BYTES, at + Field.batchLength);
+  buf.writeInt8(BATCH_MAGIC, at + Field.magic);
+  buf.writeInt8(0, at + Field.attributes);
+  buf.writeInt32BE(input.partitionLeaderEpoch ?? 0, at + Field.partitionLeaderEpoch);
+  buf.writeInt32BE(records.length - 1, at + Field.lastOffsetDelta);
+  buf.writeInt32BE(records.length, at + Field.recordCount);
+  writeInt64(buf, at + Field.firstTimestamp, firstTimestampMs);
+  writeInt64(buf, at + Field.maxTimestamp, sized.maxTimestampMs);
+  writeInt64(buf, at + Field.producerId, input.producerId ?? -1);
+  buf.writeInt16BE(input.producerEpoch ?? -1, at + Field.producerEpoch);
+  buf.writeInt32BE(input.baseSequence ?? -1, at + Field.baseSequence);
 
-  let pos = BATCH_HEADER_BYTES;
+  let pos = at + BATCH_HEADER_BYTES;
   records.forEach((record, i) => {
     pos = writeVarint(buf, pos, bodies[i]!);
     buf[pos++] = 0;
@@ -279,8 +300,15 @@ export function encodeBatch(input: BatchInput): Buffer {
       pos = writeBytes(buf, pos, header.value);
     }
   });
-  assert(pos === total, `encoded ${pos} bytes, sized ${total}`);
-  buf.writeUInt32BE(crc32(buf.subarray(CRC_START)), Field.crc);
+  assert(pos === end, `encoded ${pos - at} bytes, sized ${sized.bytes}`);
+  buf.writeUInt32BE(crc32(buf.subarray(at + CRC_START, end)), at + Field.crc);
+}
+
+/** Encodes records into one checksummed batch. The batch must hold at least one record. */
+export function encodeBatch(input: BatchInput): Buffer {
+  const sized = sizeBatch(input);
+  const buf = Buffer.allocUnsafe(sized.bytes);
+  writeBatch(sized, buf, 0);
   return buf;
 }
 

@@ -39,8 +39,13 @@ import {
   decodeTopicDescription,
   encodeCreateTopicRequest,
   encodeListOffsetsRequest,
-  encodeProduceRequest,
 } from './types.js';
+import { encodeProduceRequest } from './produce-request.js';
+
+/** Produce calls send their request already encoded (produce-request.ts), so their serializer passes the bytes through. */
+const passBytes = (bytes: Buffer): Buffer => bytes;
+const PRODUCE: MethodDefinition<Buffer, wire.ProduceResponse> = { ...brokerService.Produce, requestSerialize: passBytes, requestDeserialize: passBytes };
+const PRODUCE_STREAM: MethodDefinition<Buffer, wire.ProduceResponse> = { ...brokerService.ProduceStream, requestSerialize: passBytes, requestDeserialize: passBytes };
 
 export interface SluiceClientOptions {
   /** The broker's gRPC address, `host:port`. */
@@ -151,7 +156,7 @@ export class SluiceClient {
 
   /** Appends records; resolves when the topic's durability mode is satisfied. */
   async produce(request: ProduceRequest, options?: CallOptions): Promise<ProduceResult> {
-    return decodeProduceResponse(await this.unary(brokerService.Produce, encodeProduceRequest(request, 0, this.clientId), options));
+    return decodeProduceResponse(await this.unary(PRODUCE, encodeProduceRequest(request, 0, this.clientId), options));
   }
 
   /** Opens a produce stream (see ProduceStream). */
@@ -161,8 +166,8 @@ export class SluiceClient {
     if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > PRODUCE_STREAM_IN_FLIGHT_LIMIT) {
       throw new RangeError(`inFlightMax must be an integer from 1 to ${PRODUCE_STREAM_IN_FLIGHT_LIMIT}, got ${inFlightMax}`);
     }
-    const method = brokerService.ProduceStream;
-    const call: ClientDuplexStream<wire.ProduceRequest, wire.ProduceResponse> = this.channel.makeBidiStreamRequest(
+    const method = PRODUCE_STREAM;
+    const call: ClientDuplexStream<Buffer, wire.ProduceResponse> = this.channel.makeBidiStreamRequest(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,

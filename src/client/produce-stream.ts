@@ -13,7 +13,8 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type * as wire from '../wire/index.js';
 import { cancelledByBroker, clientError, fromCallError, type SluiceError } from './errors.js';
-import { decodeProduceResponse, encodeProduceRequest, type ProduceRequest, type ProduceResult } from './types.js';
+import { encodeProduceRequest } from './produce-request.js';
+import { decodeProduceResponse, type ProduceRequest, type ProduceResult } from './types.js';
 
 interface Pending {
   correlationId: number;
@@ -32,7 +33,7 @@ export class ProduceStream {
 
   /** Use `SluiceClient.produceStream()`. */
   constructor(
-    private readonly call: ClientDuplexStream<wire.ProduceRequest, wire.ProduceResponse>,
+    private readonly call: ClientDuplexStream<Buffer, wire.ProduceResponse>,
     readonly inFlightMax: number,
     private readonly clientId: string,
   ) {

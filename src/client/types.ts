@@ -4,7 +4,6 @@
  * `null` (or leaving a key or value out) sends no key or value, which a consumer sees as `null`;
  * an empty string or buffer is a present, empty one.
  */
-import { type RecordInput, encodeBatch } from '../base/index.js';
 import type * as wire from '../wire/index.js';
 import { clientError, fromWireError } from './errors.js';
 
@@ -193,64 +192,6 @@ export function toBuffer(value: Bytes): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function toRecordInput(record: ProducerRecord, nowMs: number): RecordInput {
-  return {
-    key: record.key === undefined || record.key === null ? null : toBuffer(record.key),
-    value: record.value === undefined || record.value === null ? null : toBuffer(record.value),
-    headers: (record.headers ?? []).map((h) => ({ key: h.key, value: h.value === undefined || h.value === null ? null : toBuffer(h.value) })),
-    timestampMs: record.timestampMs ?? nowMs,
-  };
-}
-
-/** Already in the encoder's shape (as the Producer's records are): encoded as is, without a copy per record. */
-function isRecordInput(record: ProducerRecord): record is RecordInput {
-  return (
-    record.timestampMs !== undefined &&
-    (record.key === null || Buffer.isBuffer(record.key)) &&
-    (record.value === null || Buffer.isBuffer(record.value)) &&
-    record.headers !== undefined &&
-    record.headers.every((h) => h.value === null || Buffer.isBuffer(h.value))
-  );
-}
-
-/** A partition's records as one record batch in the log's format: one buffer instead of a message per record. */
-function encodeRecordBatch(records: readonly ProducerRecord[], producer: ProducerIdentity | undefined, baseSequence: number | undefined): Buffer {
-  const nowMs = Date.now();
-  return encodeBatch({
-    records: records.map((record) => (isRecordInput(record) ? record : toRecordInput(record, nowMs))),
-    producerId: producer?.producerId ?? -1,
-    producerEpoch: producer?.producerEpoch ?? -1,
-    baseSequence: producer === undefined ? -1 : (baseSequence ?? 0),
-  });
-}
-
-function encodePartitionRecords(p: PartitionRecordsInput, producer: ProducerIdentity | undefined): wire.PartitionRecords {
-  // An empty list stays a message, for the broker to refuse with its own error.
-  if (p.records.length === 0) return { partition: p.partition, records: [], baseSequence: p.baseSequence ?? 0 };
-  return { partition: p.partition, records: [], baseSequence: 0, recordBatch: encodeRecordBatch(p.records, producer, p.baseSequence) };
-}
-
-function encodeRecord(record: ProducerRecord): wire.Record {
-  return {
-    ...(record.key === undefined || record.key === null ? {} : { key: toBuffer(record.key) }),
-    ...(record.value === undefined || record.value === null ? {} : { value: toBuffer(record.value) }),
-    headers: (record.headers ?? []).map((h) => (h.value === undefined || h.value === null ? { key: h.key } : { key: h.key, value: toBuffer(h.value) })),
-    ...(record.timestampMs === undefined ? {} : { timestampMs: record.timestampMs }),
-  };
-}
-
-export function encodeProduceRequest(request: ProduceRequest, correlationId: number, clientId: string): wire.ProduceRequest {
-  return {
-    topic: request.topic,
-    records: (request.records ?? []).map(encodeRecord),
-    partitions: (request.partitions ?? []).map((p) => encodePartitionRecords(p, request.producer)),
-    ...(request.partition === undefined ? {} : { partition: request.partition }),
-    producerId: request.producer?.producerId ?? 0,
-    producerEpoch: request.producer?.producerEpoch ?? 0,
-    correlationId,
-    clientId,
-  };
-}
 
 export function encodeListOffsetsRequest(request: ListOffsetsRequest): wire.ListOffsetsRequest {
   const { spec } = request;
