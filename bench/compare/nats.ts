@@ -168,34 +168,38 @@ class NatsBenchClient implements SystemClient {
         message.ack();
       }
     })();
-    const subjects = subjectsOf(spec.topic, spec.partitionCount);
-    const filler = fillerValue(spec.valueBytes);
-    let keyIndex = 0;
-    const publishes: Promise<unknown>[] = [];
-    let unanswered = 0;
-    const answered = (): void => void unanswered--;
-    const offeredCount = await offerAtRate({
-      ratePerSecond: spec.ratePerSecond,
-      durationMs: spec.durationMs,
-      emit: (count) => {
-        for (let i = 0; i < count; i++) {
-          const key = keyName(keyIndex++, spec.keyCount);
-          const header = headers();
-          header.set('k', key);
-          const publish = this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header });
-          unanswered++;
-          publish.then(answered, answered);
-          publishes.push(publish);
-        }
-      },
-      outstanding: () => unanswered,
-    });
-    await Promise.all(publishes);
-    recorder.expect(offeredCount);
-    await waitAtMost(recorder.done, DRAIN_WAIT_MS);
-    messages.stop();
-    await readLoop;
-    return { offeredCount, receivedCount: recorder.receivedCount, latenciesMs: recorder.latencies() };
+    try {
+      const subjects = subjectsOf(spec.topic, spec.partitionCount);
+      const filler = fillerValue(spec.valueBytes);
+      let keyIndex = 0;
+      const publishes: Promise<unknown>[] = [];
+      let unanswered = 0;
+      const answered = (): void => void unanswered--;
+      const offeredCount = await offerAtRate({
+        ratePerSecond: spec.ratePerSecond,
+        durationMs: spec.durationMs,
+        emit: (count) => {
+          for (let i = 0; i < count; i++) {
+            const key = keyName(keyIndex++, spec.keyCount);
+            const header = headers();
+            header.set('k', key);
+            const publish = this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header });
+            unanswered++;
+            publish.then(answered, answered);
+            publishes.push(publish);
+          }
+        },
+        outstanding: () => unanswered,
+      });
+      await Promise.all(publishes);
+      recorder.expect(offeredCount);
+      await waitAtMost(recorder.done, DRAIN_WAIT_MS);
+      return { offeredCount, receivedCount: recorder.receivedCount, latenciesMs: recorder.latencies() };
+    } finally {
+      // Also when the offer failed (the system fell behind): the consumer must stop before the runner deletes its stream.
+      messages.stop();
+      await readLoop;
+    }
   }
 
   async slowConsume(spec: SlowConsumeSpec): Promise<number> {

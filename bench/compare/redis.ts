@@ -191,33 +191,37 @@ class RedisBenchClient implements SystemClient {
         await this.readAndAck({ redis: reader, streams, group: spec.group, blockMs: LATENCY_BLOCK_MS, onEntry: (fields) => recorder.record(fields[3]) });
       }
     })();
-    const filler = fillerValue(spec.valueBytes);
-    let keyIndex = 0;
-    const writes: Promise<unknown>[] = [];
-    let unanswered = 0;
-    const offeredCount = await offerAtRate({
-      ratePerSecond: spec.ratePerSecond,
-      durationMs: spec.durationMs,
-      emit: (count) => {
-        const pipeline = producer.pipeline();
-        for (let i = 0; i < count; i++) {
-          const key = keyName(keyIndex++, spec.keyCount);
-          pipeline.xadd(streams[partitionOf(key, spec.partitionCount)]!, '*', 'k', key, 'v', timestampedValue(filler));
-        }
-        const write = pipeline.exec();
-        unanswered += count;
-        const answered = (): void => void (unanswered -= count);
-        write.then(answered, answered);
-        writes.push(write);
-      },
-      outstanding: () => unanswered,
-    });
-    await Promise.all(writes);
-    recorder.expect(offeredCount);
-    await waitAtMost(recorder.done, DRAIN_WAIT_MS);
-    reading = false;
-    await readLoop;
-    return { offeredCount, receivedCount: recorder.receivedCount, latenciesMs: recorder.latencies() };
+    try {
+      const filler = fillerValue(spec.valueBytes);
+      let keyIndex = 0;
+      const writes: Promise<unknown>[] = [];
+      let unanswered = 0;
+      const offeredCount = await offerAtRate({
+        ratePerSecond: spec.ratePerSecond,
+        durationMs: spec.durationMs,
+        emit: (count) => {
+          const pipeline = producer.pipeline();
+          for (let i = 0; i < count; i++) {
+            const key = keyName(keyIndex++, spec.keyCount);
+            pipeline.xadd(streams[partitionOf(key, spec.partitionCount)]!, '*', 'k', key, 'v', timestampedValue(filler));
+          }
+          const write = pipeline.exec();
+          unanswered += count;
+          const answered = (): void => void (unanswered -= count);
+          write.then(answered, answered);
+          writes.push(write);
+        },
+        outstanding: () => unanswered,
+      });
+      await Promise.all(writes);
+      recorder.expect(offeredCount);
+      await waitAtMost(recorder.done, DRAIN_WAIT_MS);
+      return { offeredCount, receivedCount: recorder.receivedCount, latenciesMs: recorder.latencies() };
+    } finally {
+      // Also when the offer failed (the system fell behind): the loop must end before the runner deletes its streams.
+      reading = false;
+      await readLoop;
+    }
   }
 
   async slowConsume(spec: SlowConsumeSpec): Promise<number> {
