@@ -172,26 +172,19 @@ class NatsBenchClient implements SystemClient {
       const subjects = subjectsOf(spec.topic, spec.partitionCount);
       const filler = fillerValue(spec.valueBytes);
       let keyIndex = 0;
-      const publishes: Promise<unknown>[] = [];
-      let unanswered = 0;
-      const answered = (): void => void unanswered--;
       const offeredCount = await offerAtRate({
         ratePerSecond: spec.ratePerSecond,
         durationMs: spec.durationMs,
-        emit: (count) => {
-          for (let i = 0; i < count; i++) {
-            const key = keyName(keyIndex++, spec.keyCount);
-            const header = headers();
-            header.set('k', key);
-            const publish = this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header });
-            unanswered++;
-            publish.then(answered, answered);
-            publishes.push(publish);
-          }
-        },
-        outstanding: () => unanswered,
+        emit: (count) =>
+          Promise.all(
+            Array.from({ length: count }, () => {
+              const key = keyName(keyIndex++, spec.keyCount);
+              const header = headers();
+              header.set('k', key);
+              return this.jetstream.publish(subjects[partitionOf(key, spec.partitionCount)]!, timestampedValue(filler), { headers: header });
+            }),
+          ),
       });
-      await Promise.all(publishes);
       recorder.expect(offeredCount);
       await waitAtMost(recorder.done, DRAIN_WAIT_MS);
       return { offeredCount, receivedCount: recorder.receivedCount, latenciesMs: recorder.latencies() };

@@ -204,12 +204,15 @@ const BEHIND_SECONDS_MAX = 5;
 
 /**
  * Calls `emit(count)` every millisecond tick with the records due at `ratePerSecond` since the start,
- * for `durationMs`; resolves with the number offered. Rejects once `outstanding()` (records sent and
- * not yet acknowledged) exceeds BEHIND_SECONDS_MAX seconds' worth: the system cannot take the rate.
+ * for `durationMs`; `emit` sends them and returns the promise of their acknowledgment. Resolves with
+ * the number offered once every send is answered. Rejects once the records sent and not yet
+ * acknowledged exceed BEHIND_SECONDS_MAX seconds' worth: the system cannot take the rate.
  */
-export async function offerAtRate(options: { ratePerSecond: number; durationMs: number; emit: (count: number) => void; outstanding: () => number }): Promise<number> {
-  const { ratePerSecond, durationMs, emit, outstanding } = options;
+export async function offerAtRate(options: { ratePerSecond: number; durationMs: number; emit: (count: number) => Promise<unknown> }): Promise<number> {
+  const { ratePerSecond, durationMs, emit } = options;
   const outstandingMax = ratePerSecond * BEHIND_SECONDS_MAX;
+  const sends: Promise<unknown>[] = [];
+  let outstanding = 0;
   const total = Math.round((ratePerSecond * durationMs) / 1000);
   const startedAt = performance.now();
   let offered = 0;
@@ -217,13 +220,17 @@ export async function offerAtRate(options: { ratePerSecond: number; durationMs: 
     const timer = setInterval(() => {
       try {
         const elapsed = performance.now() - startedAt;
-        if (outstanding() > outstandingMax) {
+        if (outstanding > outstandingMax) {
           throw new Error(`fell behind the offered ${ratePerSecond} records/s: more than ${outstandingMax} records unacknowledged after ${Math.round(elapsed)} ms`);
         }
         const due = Math.min(total, Math.floor((ratePerSecond * elapsed) / 1000)) - offered;
         if (due > 0) {
           offered += due;
-          emit(due);
+          outstanding += due;
+          const send = emit(due);
+          const answered = (): void => void (outstanding -= due);
+          send.then(answered, answered);
+          sends.push(send);
         }
         if (offered >= total) {
           clearInterval(timer);
@@ -235,6 +242,7 @@ export async function offerAtRate(options: { ratePerSecond: number; durationMs: 
       }
     }, 1);
   });
+  await Promise.all(sends);
   return offered;
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { RecordInput } from '../../src/storage/index.js';
 import { decodeRecords, splitBatches, type LogRecord, type SegmentLog } from '../../src/storage/index.js';
 
@@ -27,3 +28,13 @@ export function readAll(log: SegmentLog, fromOffset: number = log.logStartOffset
   }
   return records;
 }
+
+const bytesArb = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
+
+/** Any record the batch format holds: null or empty keys and values, headers with null values, any timestamp. */
+export const recordInputArb: fc.Arbitrary<RecordInput> = fc.record({
+  key: fc.option(bytesArb(64), { nil: null }),
+  value: fc.option(bytesArb(2048), { nil: null }),
+  headers: fc.array(fc.record({ key: fc.string({ maxLength: 20 }), value: fc.option(bytesArb(32), { nil: null }) }), { maxLength: 4 }),
+  timestampMs: fc.integer({ min: 0, max: 2 ** 45 }),
+});

@@ -14,20 +14,14 @@ import {
   splitBatches,
   type RecordInput,
 } from '../../../src/base/index.js';
+import { recordInputArb } from '../../helpers/records.js';
 
-const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
-const recordArb: fc.Arbitrary<RecordInput> = fc.record({
-  key: fc.option(bytes(64), { nil: null }),
-  value: fc.option(bytes(2048), { nil: null }),
-  headers: fc.array(fc.record({ key: fc.string({ maxLength: 20 }), value: fc.option(bytes(32), { nil: null }) }), { maxLength: 4 }),
-  timestampMs: fc.integer({ min: 0, max: 2 ** 45 }),
-});
 
 describe('record batch format', () => {
   it('round-trips any records, headers, nulls and timestamps', () => {
     fc.assert(
       fc.property(
-        fc.array(recordArb, { minLength: 1, maxLength: 30 }),
+        fc.array(recordInputArb, { minLength: 1, maxLength: 30 }),
         fc.integer({ min: 0, max: 2 ** 52 }),
         fc.integer({ min: -1, max: 2 ** 40 }),
         (records, baseOffset, producerId) => {
@@ -61,7 +55,7 @@ describe('record batch format', () => {
 
   it('scans any encoded batch to the sizes the record limits count, and refuses every truncated or extended one', () => {
     fc.assert(
-      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 30 }), fc.nat(), (records, cut) => {
+      fc.property(fc.array(recordInputArb, { minLength: 1, maxLength: 30 }), fc.nat(), (records, cut) => {
         const batch = encodeBatch({ records });
         const sizeOf = (r: RecordInput): number =>
           (r.key?.length ?? 0) + (r.value?.length ?? 0) + r.headers.reduce((sum, h) => sum + Buffer.byteLength(h.key) + (h.value?.length ?? 0), 0);
@@ -89,7 +83,7 @@ describe('record batch format', () => {
   it('slices any run of a batch into a valid batch of just those records, rebased at their first offset', () => {
     fc.assert(
       fc.property(
-        fc.array(recordArb, { minLength: 1, maxLength: 30 }),
+        fc.array(recordInputArb, { minLength: 1, maxLength: 30 }),
         fc.integer({ min: 0, max: 2 ** 52 }),
         fc.nat(),
         fc.nat(),

@@ -4,6 +4,7 @@ import { type RecordInput, encodeBatch, readBatchHeader } from '../../../src/bas
 import { encodeProduceRequest } from '../../../src/client/produce-request.js';
 import type { PartitionRecordsInput, ProduceRequest } from '../../../src/client/types.js';
 import { brokerService } from '../../../src/wire/index.js';
+import { recordInputArb } from '../../helpers/records.js';
 
 const decode = (bytes: Buffer) => brokerService.Produce.requestDeserialize(bytes);
 
@@ -35,16 +36,9 @@ function throughProtobufjs(request: ProduceRequest, correlationId: number, clien
   });
 }
 
-const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
-const recordArb: fc.Arbitrary<RecordInput> = fc.record({
-  key: fc.option(bytes(40), { nil: null }),
-  value: fc.option(bytes(3000), { nil: null }),
-  headers: fc.array(fc.record({ key: fc.string({ maxLength: 12 }), value: fc.option(bytes(16), { nil: null }) }), { maxLength: 3 }),
-  timestampMs: fc.integer({ min: 0, max: 2 ** 45 }),
-});
 const partitionArb: fc.Arbitrary<PartitionRecordsInput> = fc.record({
   partition: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  records: fc.array(recordArb, { maxLength: 12 }),
+  records: fc.array(recordInputArb, { maxLength: 12 }),
   baseSequence: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
 });
 
