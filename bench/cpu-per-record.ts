@@ -12,14 +12,13 @@
  * (`dist/client/index.js`), which the npm script builds first. `--tsx` runs both from src/ through tsx instead,
  * which costs more (tsx wraps every function it creates to keep its name).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as ClientTypes from '../src/client/index.js';
+import { startBrokerProcess } from './grpc-processes.js';
 
 type ClientModule = typeof ClientTypes;
 
@@ -123,31 +122,15 @@ async function measure(name: string, run: () => Promise<void>): Promise<Row> {
 
 async function startBroker(): Promise<{ address: string; cpuMicros: () => number; stop: () => Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-cpu-'));
-  const portFile = path.join(dir, 'ports.json');
-  const entry = fromSource ? ['--import', 'tsx', 'src/main.ts'] : ['dist/main.js'];
-  const args = [...entry, '--data-dir', path.join(dir, 'data'), '--grpc-port', '0', '--http-port', '0', '--port-file', portFile, '--log-level', 'warn'];
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const killOnExit = (): void => void child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await exited;
-    process.off('exit', killOnExit);
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  for (const deadline = Date.now() + 30_000; !fs.existsSync(portFile); await sleep(20)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error('the broker did not start');
-    }
-  }
-  const { grpcPort, pid } = JSON.parse(fs.readFileSync(portFile, 'utf8')) as { grpcPort: number; pid: number };
+  const broker = await startBrokerProcess({ dataDir: path.join(dir, 'data'), build: fromSource ? 'source' : 'dist' });
   const cpuMicros = (): number => {
     // Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the command name's ")".
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = fs.readFileSync(`/proc/${broker.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * MICROSECONDS_PER_TICK;
   };
-  return { address: `127.0.0.1:${grpcPort}`, cpuMicros, stop };
+  const stop = async (): Promise<void> => {
+    await broker.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return { address: broker.address, cpuMicros, stop };
 }

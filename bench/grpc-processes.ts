@@ -59,14 +59,25 @@ function stopper(child: ChildProcess, exited: Promise<void>): () => Promise<void
   };
 }
 
+/** The node flags `npm start` gives the broker (package.json's start script), so that benchmarks run it as users do. */
+function brokerNodeFlags(): string[] {
+  const packageJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = packageJson.scripts.start.trim().split(/\s+/);
+  const script = words.indexOf('dist/main.js');
+  if (words[0] !== 'node' || script < 0) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${packageJson.scripts.start}`);
+  return words.slice(1, script);
+}
+
 /**
  * Starts a broker on `dataDir` with both ports picked by the OS; resolves once it listens. From
- * source through tsx by default; `build: 'dist'` runs `dist/main.js` as `npm start` does (build first).
+ * source through tsx by default; `build: 'dist'` runs `dist/main.js` as `npm start` does (build
+ * first). Either way with the node flags of `npm start`.
  */
 export async function startBrokerProcess(options: { dataDir: string; extraArgs?: readonly string[]; build?: 'source' | 'dist' }): Promise<ChildServer> {
   const portFile = path.join(path.dirname(options.dataDir), `ports-${path.basename(options.dataDir)}.json`);
   fs.rmSync(portFile, { force: true });
   const { child, output, exited } = spawnNode([
+    ...brokerNodeFlags(),
     ...(options.build === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']),
     '--data-dir',
     options.dataDir,
