@@ -16,7 +16,6 @@ import {
 } from '../../../src/base/index.js';
 import { recordInputArb } from '../../helpers/records.js';
 
-
 describe('record batch format', () => {
   it('round-trips any records, headers, nulls and timestamps', () => {
     fc.assert(
