@@ -205,17 +205,22 @@ const BEHIND_SECONDS_MAX = 5;
 /**
  * Calls `emit(count)` every millisecond tick with the records due at `ratePerSecond` since the start,
  * for `durationMs`; `emit` sends them and returns the promise of their acknowledgment. Resolves with
- * the number offered once every send is answered. Rejects once the records sent and not yet
- * acknowledged exceed BEHIND_SECONDS_MAX seconds' worth: the system cannot take the rate.
+ * the number offered once every send is answered (rejects with the first send that failed). Rejects
+ * once the records sent and not yet acknowledged exceed BEHIND_SECONDS_MAX seconds' worth: the
+ * system cannot take the rate. Sends are counted, not kept: holding every send's promise (and the
+ * answer it resolved with) for the whole run made each young-generation collection of the bench
+ * process copy them, and those pauses landed in every system's latency figures.
  */
 export async function offerAtRate(options: { ratePerSecond: number; durationMs: number; emit: (count: number) => Promise<unknown> }): Promise<number> {
   const { ratePerSecond, durationMs, emit } = options;
   const outstandingMax = ratePerSecond * BEHIND_SECONDS_MAX;
-  const sends: Promise<unknown>[] = [];
-  let outstanding = 0;
   const total = Math.round((ratePerSecond * durationMs) / 1000);
   const startedAt = performance.now();
   let offered = 0;
+  let outstanding = 0;
+  let unansweredSends = 0;
+  let failed: { error: unknown } | undefined;
+  let allAnswered: (() => void) | undefined;
   await new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
       try {
@@ -227,10 +232,15 @@ export async function offerAtRate(options: { ratePerSecond: number; durationMs: 
         if (due > 0) {
           offered += due;
           outstanding += due;
-          const send = emit(due);
-          const answered = (): void => void (outstanding -= due);
-          send.then(answered, answered);
-          sends.push(send);
+          unansweredSends++;
+          const answered = (): void => {
+            outstanding -= due;
+            if (--unansweredSends === 0) allAnswered?.();
+          };
+          emit(due).then(answered, (error: unknown) => {
+            failed ??= { error };
+            answered();
+          });
         }
         if (offered >= total) {
           clearInterval(timer);
@@ -242,7 +252,8 @@ export async function offerAtRate(options: { ratePerSecond: number; durationMs: 
       }
     }, 1);
   });
-  await Promise.all(sends);
+  if (unansweredSends > 0) await new Promise<void>((resolve) => (allAnswered = resolve));
+  if (failed !== undefined) throw failed.error instanceof Error ? failed.error : new Error(String(failed.error));
   return offered;
 }
 

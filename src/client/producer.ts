@@ -59,7 +59,7 @@ export interface ProducerOptions<V = Bytes> {
    * Off, a retry after a lost answer can write a batch twice, and batches can be reordered.
    */
   idempotent?: boolean;
-  /** How long a batch waits for more messages after its first one. Default 5 ms. */
+  /** How long a batch waits for more messages after its first one. Default 5 ms; 0: it goes once the event-loop turn that opened it ends. */
   lingerMs?: number;
   /** A batch is sent once it holds this many bytes of records. Default 1 MiB. */
   batchBytesMax?: number;

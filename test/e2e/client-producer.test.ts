@@ -95,6 +95,34 @@ describe('Producer', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
   });
 
+
+  it('with lingerMs 0 sends a batch once the turn that opened it ends: one request per turn, none held for a later turn', async () => {
+    const { env, sluice } = await setUp();
+    await sluice.admin().createTopic({ name: 'eager', partitionCount: 1 });
+    const producer = sluice.producer({ lingerMs: 0 });
+    await producer.connect();
+    // Two turns: the send's own continuation (and the pump it schedules) runs a turn after the call.
+    const twoTurns = async (): Promise<void> => {
+      for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+
+    // Sends made in one turn share a request.
+    let before = await produceRequestCount(env.broker);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => producer.send({ topic: 'eager', messages: [{ value: `same-turn-${i}` }] })));
+    expect((await produceRequestCount(env.broker)) - before).toBe(1);
+
+    // Sends made a couple of turns apart (well under a millisecond) go in three requests: a batch does
+    // not wait for a timer (Node runs a 0 ms timer after 1 ms at the earliest) that later sends would join.
+    before = await produceRequestCount(env.broker);
+    const sends = [producer.send({ topic: 'eager', messages: [{ value: 'turn-1' }] })];
+    await twoTurns();
+    sends.push(producer.send({ topic: 'eager', messages: [{ value: 'turn-2' }] }));
+    await twoTurns();
+    sends.push(producer.send({ topic: 'eager', messages: [{ value: 'turn-3' }] }));
+    const offsets = (await Promise.all(sends)).map((written) => written[0]!.offset);
+    expect((await produceRequestCount(env.broker)) - before).toBe(3);
+    expect(offsets).toEqual([20, 21, 22]);
+  });
   it("routes keyed messages with the broker's partitioner and keyless ones in sticky batches", async () => {
     const { env, sluice } = await setUp();
     await sluice.admin().createTopic({ name: 'routed', partitionCount: 4 });

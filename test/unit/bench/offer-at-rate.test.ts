@@ -34,6 +34,22 @@ describe('offerAtRate (bench:compare latency workload)', () => {
     await failure;
   });
 
+  it('rejects with the error of a send that failed, once every send is answered', async () => {
+    const answers: (() => void)[] = [];
+    let calls = 0;
+    let settled = false;
+    const offer = offerAtRate({
+      ratePerSecond: 1_000,
+      durationMs: 20,
+      emit: () => (++calls === 3 ? Promise.reject(new Error('broker said no')) : new Promise<void>((resolve) => answers.push(resolve))),
+    });
+    offer.catch(() => undefined).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(settled).toBe(false);
+    for (const answer of answers) answer();
+    await expect(offer).rejects.toThrow('broker said no');
+  });
+
   it('keeps going while the system answers in time', async () => {
     const offer = offerAtRate({ ratePerSecond: 1_000, durationMs: 8_000, emit: () => Promise.resolve() });
     await vi.advanceTimersByTimeAsync(8_100);
