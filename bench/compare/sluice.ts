@@ -41,17 +41,18 @@ const SEND_WINDOW = 16;
 /**
  * Batches of at most 256 KiB: a request carries one batch per partition, and with the producer's
  * default 1 MiB batches 1 KiB records made 8 MiB requests, twice the broker's 4 MiB HTTP/2 window,
- * and producer and broker each sat idle about half the time. Measured here (dist, one producer process, 200k x 1 KiB, 8 partitions,
- * interval, 4 runs each, twice): 1 MiB batches 102-147k records/s, 256 KiB 146-173k; 100 B batches
- * (1000 records, ~120 KB) are below either limit.
+ * and producer and broker each sat idle about half the time. Measured here (dist, one producer
+ * process, 200k x 1 KiB, 8 partitions, interval, 4 runs each, twice): 1 MiB batches 102-147k
+ * records/s, 256 KiB 146-173k; 100 B batches (1000 records, ~120 KB) are below either limit.
  */
 const PRODUCER_OPTIONS = { lingerMs: 2, batchRecordsMax: 1000, batchBytesMax: 256 * 1024, inFlightMax: 16 } as const;
 /**
  * For the latency workload: a 1 ms linger. With lingerMs 0 every 1 ms tick of the offered load is a
  * request of its own (about five records); with a 1 ms linger the next tick's records join the open
- * batches, so there are fewer requests, deliveries and acks for both processes to handle. Measured here (dist, 5k records/s, 100 B,
- * interval, 10 s, two runs each): lingerMs 0 p50 0.8 / p99 6.5-9.1 ms (broker 50% of a core),
- * 1 ms p50 1.5 / p99 5.4-6.3 ms (38%), 2 ms p99 7.6-8.7, 3 ms p99 8.0-9.5.
+ * batches (1,898 requests in a 5 s run instead of 3,484), so there are fewer requests, deliveries and
+ * acks for both processes to handle. Measured here (dist, 5k records/s, 100 B, interval, 10 s, two
+ * runs each): lingerMs 0 p50 0.8 / p99 6.5-9.1 ms (broker 50% of a core), 1 ms p50 1.5 / p99
+ * 5.4-6.3 ms (38%), 2 ms p99 7.6-8.7, 3 ms p99 8.0-9.5.
  */
 const LATENCY_PRODUCER_OPTIONS = { lingerMs: 1, batchRecordsMax: 1000, inFlightMax: 16 } as const;
 const DRAIN_WAIT_MS = 5_000;

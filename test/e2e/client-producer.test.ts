@@ -95,7 +95,6 @@ describe('Producer', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
   });
 
-
   it('with lingerMs 0 sends a batch once the turn that opened it ends: one request per turn, none held for a later turn', async () => {
     const { env, sluice } = await setUp();
     await sluice.admin().createTopic({ name: 'eager', partitionCount: 1 });
@@ -123,6 +122,7 @@ describe('Producer', () => {
     expect((await produceRequestCount(env.broker)) - before).toBe(3);
     expect(offsets).toEqual([20, 21, 22]);
   });
+
   it("routes keyed messages with the broker's partitioner and keyless ones in sticky batches", async () => {
     const { env, sluice } = await setUp();
     await sluice.admin().createTopic({ name: 'routed', partitionCount: 4 });
