@@ -168,7 +168,7 @@ export class ProducerLanes {
       if (this.settings.lingerMs === 0) {
         // No linger: the batch goes once this turn's sends are in, not after a timer (Node runs a
         // 0 ms timer 1 ms later at the earliest, which was most of a record's latency at 5k/s).
-        created.sendable = true;
+        this.markSendable(created);
         this.pumpSoon();
       } else {
         created.lingerTimer = setTimeout(() => {
