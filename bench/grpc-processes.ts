@@ -28,8 +28,8 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** Starts `node <args>` in the repository root, keeping the tail of its output for errors. */
-function spawnNode(args: readonly string[]): { child: ChildProcess; output: () => string; exited: Promise<void> } {
+/** Starts `node <args>` in the repository root, keeping the tail of its output for errors; `onStdout` sees all of its standard output. */
+function spawnNode(args: readonly string[], onStdout?: (chunk: string) => void): { child: ChildProcess; output: () => string; exited: Promise<void> } {
   // The child's settings come from its flags alone, not from SLUICE_* variables of this shell.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -40,6 +40,7 @@ function spawnNode(args: readonly string[]): { child: ChildProcess; output: () =
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  if (onStdout !== undefined) child.stdout.on('data', (chunk: Buffer) => onStdout(chunk.toString('utf8')));
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
       children.delete(child);
@@ -73,11 +74,19 @@ function brokerNodeFlags(): string[] {
  * source through tsx by default; `build: 'dist'` runs `dist/main.js` as `npm start` does (build
  * first). Either way with the node flags of `npm start`.
  */
-export async function startBrokerProcess(options: { dataDir: string; extraArgs?: readonly string[]; build?: 'source' | 'dist' }): Promise<ChildServer> {
+export async function startBrokerProcess(options: {
+  dataDir: string;
+  extraArgs?: readonly string[];
+  build?: 'source' | 'dist';
+  /** Node flags after those of `npm start` (e.g. V8 tracing). */
+  nodeFlags?: readonly string[];
+  onStdout?: (chunk: string) => void;
+}): Promise<ChildServer> {
   const portFile = path.join(path.dirname(options.dataDir), `ports-${path.basename(options.dataDir)}.json`);
   fs.rmSync(portFile, { force: true });
   const { child, output, exited } = spawnNode([
     ...brokerNodeFlags(),
+    ...(options.nodeFlags ?? []),
     ...(options.build === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']),
     '--data-dir',
     options.dataDir,
@@ -90,7 +99,7 @@ export async function startBrokerProcess(options: { dataDir: string; extraArgs?:
     '--log-level',
     'warn',
     ...(options.extraArgs ?? []),
-  ]);
+  ], options.onStdout);
   let exitedEarly = false;
   void exited.then(() => (exitedEarly = true));
   const deadline = Date.now() + READY_TIMEOUT_MS;

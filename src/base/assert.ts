@@ -7,8 +7,12 @@ export class AssertionError extends Error {
   override readonly name = 'AssertionError';
 }
 
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new AssertionError(message);
+/**
+ * A message built from values is passed as a function and built only when the assertion fails: hot
+ * paths (every appended batch, every read) assert, and would otherwise format it on every call.
+ */
+export function assert(condition: boolean, message: string | (() => string)): asserts condition {
+  if (!condition) throw new AssertionError(typeof message === 'string' ? message : message());
 }
 
 export function unreachable(value: never, message = 'unreachable'): never {

@@ -272,7 +272,7 @@ export function writeBatch(sized: SizedBatch, buf: Buffer, at: number): void {
   const { input, bodies, firstTimestampMs } = sized;
   const { records } = input;
   const end = at + sized.bytes;
-  assert(end <= buf.length, `a batch of ${sized.bytes} bytes does not fit at ${at} in ${buf.length} bytes`);
+  assert(end <= buf.length, () => `a batch of ${sized.bytes} bytes does not fit at ${at} in ${buf.length} bytes`);
   writeInt64(buf, at + Field.baseOffset, input.baseOffset ?? 0);
   buf.writeInt32BE(sized.bytes - BATCH_LENGTH_PREFIX_BYTES, at + Field.batchLength);
   buf.writeInt8(BATCH_MAGIC, at + Field.magic);
@@ -300,7 +300,7 @@ export function writeBatch(sized: SizedBatch, buf: Buffer, at: number): void {
       pos = writeBytes(buf, pos, header.value);
     }
   });
-  assert(pos === end, `encoded ${pos - at} bytes, sized ${sized.bytes}`);
+  assert(pos === end, () => `encoded ${pos - at} bytes, sized ${sized.bytes}`);
   buf.writeUInt32BE(crc32(buf.subarray(at + CRC_START, end)), at + Field.crc);
 }
 
@@ -511,7 +511,7 @@ export function sliceBatch(batch: Buffer, firstOffset: number, lastOffset: numbe
   const header = readBatchHeader(batch, 0);
   const skip = firstOffset - header.baseOffset;
   const count = lastOffset - firstOffset + 1;
-  assert(skip >= 0 && count >= 1 && skip + count <= header.recordCount, `offsets ${firstOffset}-${lastOffset} are not inside the batch`);
+  assert(skip >= 0 && count >= 1 && skip + count <= header.recordCount, () => `offsets ${firstOffset}-${lastOffset} are not inside the batch`);
   if (skip === 0 && count === header.recordCount) return batch;
   const end = header.batchBytes;
   const cursor = { pos: BATCH_HEADER_BYTES };
@@ -566,7 +566,7 @@ export function sliceBatch(batch: Buffer, firstOffset: number, lastOffset: numbe
     pos += rest;
     cursor.pos = recordEnd;
   }
-  assert(pos === total, `sliced ${pos} bytes, sized ${total}`);
+  assert(pos === total, () => `sliced ${pos} bytes, sized ${total}`);
   out.writeUInt32BE(crc32(out.subarray(CRC_START)), Field.crc);
   return out;
 }

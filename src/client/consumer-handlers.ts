@@ -122,7 +122,7 @@ export class HandlerAdapter<V> {
       extendDeadline: (ms) => item.session.extend(item.record, [item.record.offset], ms ?? this.ackTimeoutMs),
       nack: (options) => {
         const failure = describeFailure(options?.error ?? 'nacked by the handler');
-        settle({ item, failure: options?.delayMs === undefined ? failure : { ...failure, delayMs: options.delayMs }, deadLetter: false });
+        settle({ item, failure: options?.delayMs === undefined ? failure : { delayMs: options.delayMs, ...failure }, deadLetter: false });
       },
       reject: (reason) => settle({ item, failure: describeFailure(reason ?? 'rejected by the handler'), deadLetter: true }),
     };
@@ -183,7 +183,8 @@ export class HandlerAdapter<V> {
     } catch (error) {
       const next = items[resolved + 1];
       if (next === undefined) return { acknowledged: items };
-      return { ...this.failed(next, { item: next, failure: describeFailure(error), deadLetter: false }, error), acknowledged: items.slice(0, resolved + 1) };
+      const { failed } = this.failed(next, { item: next, failure: describeFailure(error), deadLetter: false }, error);
+      return { acknowledged: items.slice(0, resolved + 1), failed };
     }
     return undecodable === undefined ? { acknowledged: items } : { acknowledged: items, failed: undecodable };
   }

@@ -257,7 +257,8 @@ export class Consumer<V = Buffer> extends TypedEmitter<ConsumerEvents> implement
     this.state = 'running';
     this.dispatcher = new Dispatcher(
       {
-        ...shape,
+        concurrency: shape.concurrency,
+        batch: shape.batch,
         autoCommit: this.autoCommit,
         ackTimeoutMs: this.ackTimeoutMs,
         retryBackoffMs: this.options.retryBackoffMs ?? BROKER_DEFAULT_RETRY_BACKOFF_MS,
@@ -402,7 +403,7 @@ export class Consumer<V = Buffer> extends TypedEmitter<ConsumerEvents> implement
           resolve(result);
         };
         ready = {
-          message: { ...message, ...this.handlers.controls(item, (failed) => finish({ acknowledged: [], failed })), ack: () => finish({ acknowledged: [item] }) },
+          message: { ack: () => finish({ acknowledged: [item] }), ...message, ...this.handlers.controls(item, (failed) => finish({ acknowledged: [], failed })) },
           item,
           finish,
         };

@@ -189,9 +189,9 @@ function toWireRequest(request: ProduceRequest, correlationId: number, clientId:
 
 function toWireRecord(record: ProducerRecord): WireRecord {
   return {
+    headers: (record.headers ?? []).map((h) => (h.value === undefined || h.value === null ? { key: h.key } : { key: h.key, value: toBuffer(h.value) })),
     ...(record.key === undefined || record.key === null ? {} : { key: toBuffer(record.key) }),
     ...(record.value === undefined || record.value === null ? {} : { value: toBuffer(record.value) }),
-    headers: (record.headers ?? []).map((h) => (h.value === undefined || h.value === null ? { key: h.key } : { key: h.key, value: toBuffer(h.value) })),
     ...(record.timestampMs === undefined ? {} : { timestampMs: record.timestampMs }),
   };
 }

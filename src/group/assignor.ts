@@ -130,7 +130,7 @@ export function assign(strategy: AssignmentStrategy, input: AssignmentInput): As
   const seen = new Set<string>();
   for (const owned of result.values()) {
     for (const tp of owned) {
-      assert(!seen.has(partitionKey(tp)), `partition ${tp.topic}/${tp.partition} assigned twice`);
+      assert(!seen.has(partitionKey(tp)), () => `partition ${tp.topic}/${tp.partition} assigned twice`);
       seen.add(partitionKey(tp));
     }
   }

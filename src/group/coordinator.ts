@@ -253,7 +253,7 @@ export class GroupCoordinator {
     const group = this.groups.get(ref.group);
     const member = group?.members.get(ref.memberId);
     if (group === undefined || member === undefined) {
-      throw new BrokerError('UNKNOWN_MEMBER', `group ${JSON.stringify(ref.group)} has no member ${ref.memberId}; join again`, { ...ref });
+      throw new BrokerError('UNKNOWN_MEMBER', `group ${JSON.stringify(ref.group)} has no member ${ref.memberId}; join again`, { group: ref.group, memberId: ref.memberId });
     }
     member.sessionDeadlineMs = this.now + member.sessionTimeoutMs;
     return { group, member };

@@ -50,7 +50,7 @@ export interface DeliveredRecord {
 export function deliveredRecords(delivery: Delivery): DeliveredRecord[] {
   const records: DeliveredRecord[] = [];
   for (const batch of splitBatches(delivery.batches)) {
-    for (const record of decodeRecords(batch)) records.push({ ...record, deliveryAttempt: delivery.deliveryAttempts[records.length] ?? 1 });
+    for (const record of decodeRecords(batch)) records.push({ deliveryAttempt: delivery.deliveryAttempts[records.length] ?? 1, ...record });
   }
   return records;
 }
@@ -169,7 +169,7 @@ export class GroupState {
     const from = slot.ownership?.kind ?? 'none';
     const to = next?.kind ?? 'none';
     const allowed: Record<string, string[]> = { none: ['owned'], owned: ['revoking', 'none', 'owned'], revoking: ['owned', 'none', 'revoking'] };
-    assert(allowed[from]!.includes(to), `partition ${slot.topic}/${slot.partition} cannot go from ${from} to ${to}`);
+    assert(allowed[from]!.includes(to), () => `partition ${slot.topic}/${slot.partition} cannot go from ${from} to ${to}`);
     if (from === 'owned' && to === 'owned') {
       // Re-owning in place happens only for the same member (a static member rejoining).
       assert(slot.ownership!.memberId === (next as { memberId: string }).memberId, 'ownership moves through revoking');

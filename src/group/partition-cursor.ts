@@ -293,7 +293,7 @@ export class PartitionCursor {
     if (run.first < offset) pieces.push(part(run, run.first, offset - 1));
     if (offset < run.last) pieces.push(part(run, offset + 1, run.last));
     // The extended record keeps what is left of the run's bytes, so the pieces add up to the run.
-    const extended = { ...run, first: offset, last: offset, deadlineMs, bytes: run.bytes - pieces.reduce((sum, piece) => sum + piece.bytes, 0) };
+    const extended = { first: offset, last: offset, memberId: run.memberId, deadlineMs, bytes: run.bytes - pieces.reduce((sum, piece) => sum + piece.bytes, 0) };
     pieces.splice(run.first < offset ? 1 : 0, 0, extended);
     this.runs.splice(i, 1, ...pieces);
     return true;

@@ -116,8 +116,8 @@ function checkKeySize(table: TableName, fields: string, parts: readonly KeyPart[
 
 /** Ids, partitions and offsets come from our own validated state; a bad one is a bug. */
 function checkNumber(field: string, value: number): void {
-  assert(Number.isSafeInteger(value), `${field} must be a safe integer, got ${value}`);
-  assert(value >= 0, `${field} must not be negative, got ${value}`);
+  assert(Number.isSafeInteger(value), () => `${field} must be a safe integer, got ${value}`);
+  assert(value >= 0, () => `${field} must not be negative, got ${value}`);
 }
 
 function prefixRange(prefix: KeyPart[]): KeyRange {
@@ -183,8 +183,8 @@ export function committedOffsetsAfterGroup(group: string): (KeyPart | Uint8Array
 }
 
 export function decodeCommittedOffsetKey(key: unknown): { group: string; topic: string; partition: PartitionId } {
-  assert(Array.isArray(key), `a committed-offsets key is an array, got ${String(key)}`);
-  assert(key.length === 3, `a committed-offsets key is [group, topic, partition], got ${key.length} parts`);
+  assert(Array.isArray(key), () => `a committed-offsets key is an array, got ${String(key)}`);
+  assert(key.length === 3, () => `a committed-offsets key is [group, topic, partition], got ${key.length} parts`);
   const [group, topic, partition] = key as unknown[];
   assert(typeof group === 'string', 'committed-offsets key: group is a string');
   assert(typeof topic === 'string', 'committed-offsets key: topic is a string');
@@ -225,8 +225,8 @@ export function deliveryAttemptsBelow(group: string, topic: string, partition: n
 }
 
 export function decodeDeliveryAttemptsKey(key: unknown): { group: string; topic: string; partition: PartitionId; offset: Offset } {
-  assert(Array.isArray(key), `a delivery-attempts key is an array, got ${String(key)}`);
-  assert(key.length === 4, `a delivery-attempts key is [group, topic, partition, offset], got ${key.length} parts`);
+  assert(Array.isArray(key), () => `a delivery-attempts key is an array, got ${String(key)}`);
+  assert(key.length === 4, () => `a delivery-attempts key is [group, topic, partition, offset], got ${key.length} parts`);
   const [group, topic, partition, offset] = key as unknown[];
   assert(typeof group === 'string', 'delivery-attempts key: group is a string');
   assert(typeof topic === 'string', 'delivery-attempts key: topic is a string');

@@ -145,7 +145,7 @@ export class MetaStore {
   }
 
   private checkOpen(): void {
-    assert(this.closing === undefined, `the metadata store in ${this.dir} is closed`);
+    assert(this.closing === undefined, () => `the metadata store in ${this.dir} is closed`);
   }
 
   /**
@@ -172,8 +172,8 @@ export class MetaStore {
   private async allocate(counter: CounterName): Promise<number> {
     return await this.write(() => {
       const last = this.counters.get(counter) ?? 0;
-      assert(Number.isSafeInteger(last), `counter ${counter} holds ${last}, not a safe integer`);
-      assert(last >= 0, `counter ${counter} holds ${last}, below zero`);
+      assert(Number.isSafeInteger(last), () => `counter ${counter} holds ${last}, not a safe integer`);
+      assert(last >= 0, () => `counter ${counter} holds ${last}, below zero`);
       const next = last + 1;
       this.counters.putSync(counter, next);
       return next;
@@ -215,8 +215,8 @@ export class MetaStore {
     };
     return await this.write(() => {
       const lastTopicId = this.counters.get(COUNTERS.topicId) ?? 0;
-      assert(value.topicId >= 1, `topic ${value.name} has id ${value.topicId}; ids start at 1`);
-      assert(value.topicId <= lastTopicId, `topic ${value.name} has id ${value.topicId}, which nextTopicId has not handed out`);
+      assert(value.topicId >= 1, () => `topic ${value.name} has id ${value.topicId}; ids start at 1`);
+      assert(value.topicId <= lastTopicId, () => `topic ${value.name} has id ${value.topicId}, which nextTopicId has not handed out`);
       this.topics.putSync(key, value);
     }, true);
   }
@@ -254,7 +254,7 @@ export class MetaStore {
         producerEpoch: producer.producerEpoch,
         lastTimestampMs: producer.lastTimestampMs,
         batches: producer.batches.map((batch) => {
-          assert(batch.baseOffset <= batch.lastOffset, `producer ${producer.producerId}: batch ${batch.baseOffset}..${batch.lastOffset} is reversed`);
+          assert(batch.baseOffset <= batch.lastOffset, () => `producer ${producer.producerId}: batch ${batch.baseOffset}..${batch.lastOffset} is reversed`);
           assert(
             batch.lastOffset < snapshot.coveredOffset,
             `producer ${producer.producerId}: batch ending at ${batch.lastOffset} is not below coveredOffset ${snapshot.coveredOffset}`,
@@ -285,8 +285,8 @@ export class MetaStore {
       value: { offset: asOffset(entry.offset), metadata: entry.metadata ?? '', commitTimestampMs },
     }));
     for (const { value } of writes) {
-      assert(Number.isSafeInteger(value.offset), `offset ${value.offset} is not an integer`);
-      assert(value.offset >= 0, `offset ${value.offset} is negative`);
+      assert(Number.isSafeInteger(value.offset), () => `offset ${value.offset} is not an integer`);
+      assert(value.offset >= 0, () => `offset ${value.offset} is negative`);
     }
     return await this.write(() => {
       for (const { key, value } of writes) this.committedOffsets.putSync(key, value);
@@ -318,7 +318,7 @@ export class MetaStore {
       if (key === undefined) break;
       const { group } = decodeCommittedOffsetKey(key);
       // Key order is UTF-8 byte order, not JavaScript's string order; what matters here is progress.
-      assert(group !== groups.at(-1), `listing groups did not move past ${group}`);
+      assert(group !== groups.at(-1), () => `listing groups did not move past ${group}`);
       groups.push(group);
       start = committedOffsetsAfterGroup(group);
     }
@@ -415,7 +415,7 @@ export class MetaStore {
         lastErrorClass: errorClass,
         lastMemberId: memberId,
       };
-      assert(Number.isSafeInteger(next.attempts), `delivery attempts of ${key.join('/')} overflowed`);
+      assert(Number.isSafeInteger(next.attempts), () => `delivery attempts of ${key.join('/')} overflowed`);
       this.deliveryAttempts.putSync(key, next);
       return next;
     }, true);
@@ -453,8 +453,8 @@ function firstOf<T>(items: Iterable<T>): T | undefined {
 
 function checkLimit(options: ListOptions): void {
   if (options.limit === undefined) return;
-  assert(Number.isSafeInteger(options.limit), `limit ${options.limit} is not an integer`);
-  assert(options.limit > 0, `limit ${options.limit} is not positive`);
+  assert(Number.isSafeInteger(options.limit), () => `limit ${options.limit} is not an integer`);
+  assert(options.limit > 0, () => `limit ${options.limit} is not positive`);
 }
 
 function withLimit<R extends object>(range: R, options: ListOptions): R & { limit?: number } {

@@ -38,7 +38,7 @@ export interface ProducerStamp {
  * Records to append, or one record batch in the log's format as a client sent it (checked by the
  * caller: checksum, structure, limits, producer fields), stored as is when it fits batchBytesMax.
  */
-export type PartitionAppendRequest = ({ records: readonly RecordInput[] } | { batch: Buffer; recordCount: number }) & { producer?: ProducerStamp };
+export type PartitionAppendRequest = ({ records: readonly RecordInput[] } | { batch: Buffer; recordCount: number }) & { producer?: ProducerStamp | undefined };
 
 export interface PartitionAppendResult {
   baseOffset: Offset;
@@ -142,7 +142,7 @@ export class Partition {
     const { producer } = request;
     const recordCount = 'batch' in request ? request.recordCount : request.records.length;
     if (producer !== undefined) {
-      const check = this.producers.check({ ...producer, recordCount });
+      const check = this.producers.check({ producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence: producer.baseSequence, recordCount });
       if (check.kind === 'duplicate') {
         await this.waitUntilReadable(check.batch.lastOffset);
         return {
@@ -161,7 +161,9 @@ export class Partition {
     // the log. Record the producer's batch now, so a retry arriving meanwhile is seen as a duplicate.
     if (producer !== undefined && log.logEndOffset === endBefore + recordCount) {
       this.producers.record({
-        ...producer,
+        producerId: producer.producerId,
+        producerEpoch: producer.producerEpoch,
+        baseSequence: producer.baseSequence,
         lastSequence: nextSequence(producer.baseSequence, recordCount - 1),
         baseOffset: endBefore,
         lastOffset: endBefore + recordCount - 1,

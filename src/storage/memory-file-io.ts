@@ -162,7 +162,7 @@ export class MemoryFileIO implements FileIO {
 
   fsyncDir(dir: string): void {
     const resolved = path.resolve(dir);
-    assert(this.dirs.has(resolved), `fsyncDir of a missing directory ${dir}`);
+    assert(this.dirs.has(resolved), () => `fsyncDir of a missing directory ${dir}`);
     for (const p of [...this.durableNames.keys()]) {
       if (path.dirname(p) === resolved && !this.names.has(p)) this.durableNames.delete(p);
     }

@@ -52,7 +52,7 @@ export class OffsetIndex {
 
   append(offset: number, position: number): void {
     const relative = offset - this.baseOffset;
-    assert(relative >= 0 && relative <= 0xffff_ffff, `offset ${offset} outside the segment at ${this.baseOffset}`);
+    assert(relative >= 0 && relative <= 0xffff_ffff, () => `offset ${offset} outside the segment at ${this.baseOffset}`);
     const last = this.last();
     assert(last === undefined || offset > last.offset, 'offset index entries must strictly increase in offset');
     assert(last === undefined || position > last.position, 'offset index entries must strictly increase in position');

@@ -219,7 +219,7 @@ export class SegmentLog {
       const bytesCut = active.fileBytes() - problem.position;
       active.cutTornTail();
       recovery.tornTail = { file: active.logPath, position: problem.position, bytesCut, problem: problem.problem };
-      this.logger.warn({ ...recovery.tornTail, offset: problem.expectedOffset }, 'cut a torn tail from the active segment');
+      this.logger.warn({ offset: problem.expectedOffset, ...recovery.tornTail }, 'cut a torn tail from the active segment');
     }
     return { segments, recovery };
   }
@@ -402,7 +402,7 @@ export class SegmentLog {
       else high = mid - 1;
     }
     const segment = this.segments[low]!;
-    assert(offset >= segment.baseOffset && offset < segment.nextOffset, `no segment holds offset ${offset}`);
+    assert(offset >= segment.baseOffset && offset < segment.nextOffset, () => `no segment holds offset ${offset}`);
     return segment;
   }
 
@@ -497,7 +497,7 @@ export class SegmentLog {
   truncate(offset: number): Offset {
     this.checkUsable();
     assert(this.waiters.length === 0, 'truncate while appends await durability');
-    assert(Number.isSafeInteger(offset) && offset >= 0, `truncate to a bad offset ${offset}`);
+    assert(Number.isSafeInteger(offset) && offset >= 0, () => `truncate to a bad offset ${offset}`);
     if (offset >= this.logEndOffset) return this.logEndOffset;
     this.truncations++;
     try {

@@ -189,9 +189,9 @@ export class Segment {
     this.forgetRecent();
     this.bytesSinceIndexEntry = this.limits.indexIntervalBytes; // index the first scanned batch
     const result = scanBatches(this.io, this.file(), {
-      ...options,
       batchBytesMax: this.limits.batchBytesMax,
       onBatch: (header, position) => this.noteBatch(header, position),
+      ...options,
     });
     assert(result.endPosition === this.sizeBytes, 'scan and index disagree on the end of the segment');
     return result.problem === undefined ? {} : { problem: result.problem };
@@ -199,7 +199,7 @@ export class Segment {
 
   /** Records a batch now at `position` in the in-memory state and indexes. */
   private noteBatch(header: BatchHeader, position: number): void {
-    assert(header.baseOffset === this.nextOffset, `batch at ${position} has offset ${header.baseOffset}, expected ${this.nextOffset}`);
+    assert(header.baseOffset === this.nextOffset, () => `batch at ${position} has offset ${header.baseOffset}, expected ${this.nextOffset}`);
     assert(position === this.sizeBytes, 'batches are contiguous');
     this.maxTimestampMs = Math.max(this.maxTimestampMs, header.maxTimestampMs);
     if (this.bytesSinceIndexEntry >= this.limits.indexIntervalBytes) {
@@ -322,7 +322,7 @@ export class Segment {
    * from the index entry at or before it by walking the batch headers in one read window.
    */
   locate(offset: number): { position: number; offset: number } {
-    assert(offset >= this.baseOffset && offset < this.nextOffset, `offset ${offset} not in segment ${this.baseOffset}`);
+    assert(offset >= this.baseOffset && offset < this.nextOffset, () => `offset ${offset} not in segment ${this.baseOffset}`);
     return this.recentBatchAt(offset) ?? this.locateFrom(this.index().lookup(offset), offset);
   }
 

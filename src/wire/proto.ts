@@ -85,15 +85,15 @@ export const BROKER_METHOD_NAMES = Object.keys(STREAMING) as BrokerMethodName[];
 function loadBrokerService(): BrokerServiceDefinition {
   const definition = loadSync(BROKER_PROTO_FILE, PROTO_LOADER_OPTIONS);
   const service = definition[BROKER_SERVICE_NAME];
-  assert(service !== undefined && !('format' in service), `${BROKER_PROTO_FILE} defines no service ${BROKER_SERVICE_NAME}`);
+  assert(service !== undefined && !('format' in service), () => `${BROKER_PROTO_FILE} defines no service ${BROKER_SERVICE_NAME}`);
   // The typed interface above must describe the proto exactly: same methods, same streaming shape.
   const loaded = Object.keys(service).sort();
-  assert(loaded.join() === [...BROKER_METHOD_NAMES].sort().join(), `the proto's methods (${loaded.join()}) differ from BrokerMethods`);
+  assert(loaded.join() === [...BROKER_METHOD_NAMES].sort().join(), () => `the proto's methods (${loaded.join()}) differ from BrokerMethods`);
   for (const name of BROKER_METHOD_NAMES) {
     const method = service[name]!;
     const expected = STREAMING[name];
-    assert(method.requestStream === expected.requestStream, `${name}: requestStream differs from the proto`);
-    assert(method.responseStream === expected.responseStream, `${name}: responseStream differs from the proto`);
+    assert(method.requestStream === expected.requestStream, () => `${name}: requestStream differs from the proto`);
+    assert(method.responseStream === expected.responseStream, () => `${name}: responseStream differs from the proto`);
   }
   return service as unknown as BrokerServiceDefinition;
 }

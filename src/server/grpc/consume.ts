@@ -220,7 +220,6 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
       case 'nack': {
         const nack = request.nack!;
         return broker.groups.nack({
-          ...ref,
           generation: nack.generation,
           topic: nack.topic,
           partition: nack.partition,
@@ -228,21 +227,22 @@ export function handleConsume(ctx: HandlerContext, call: ServerDuplexStream<wire
           ...(nack.delayMs === undefined ? {} : { delayMs: nack.delayMs }),
           error: nack.error,
           errorClass: nack.errorClass,
+          ...ref,
         });
       }
       case 'reject': {
         const reject = request.reject!;
-        return broker.groups.reject({ ...ref, generation: reject.generation, topic: reject.topic, partition: reject.partition, offset: nonNegativeInteger(reject.offset, 'offset'), error: reject.error, errorClass: reject.errorClass });
+        return broker.groups.reject({ generation: reject.generation, topic: reject.topic, partition: reject.partition, offset: nonNegativeInteger(reject.offset, 'offset'), error: reject.error, errorClass: reject.errorClass, ...ref });
       }
       case 'extend': {
         const extend = request.extend!;
-        broker.groups.extend({ ...ref, topic: extend.topic, partition: extend.partition, offsets: extend.offsets, extendMs: extend.extendMs });
+        broker.groups.extend({ topic: extend.topic, partition: extend.partition, offsets: extend.offsets, extendMs: extend.extendMs, ...ref });
         return;
       }
       case 'commit': {
         const commit = request.commit!;
         try {
-          await broker.groups.commit({ ...ref, generation: commit.generation, topic: commit.topic, partition: commit.partition, offset: commit.offset, metadata: commit.metadata });
+          await broker.groups.commit({ generation: commit.generation, topic: commit.topic, partition: commit.partition, offset: commit.offset, metadata: commit.metadata, ...ref });
           send({ commitResult: { correlationId: commit.correlationId } });
         } catch (error) {
           const failure = describeFailure(error, { logger: ctx.logger, metrics: broker.metrics, method: 'Consume', peer });

@@ -223,6 +223,21 @@ describe('Broker', () => {
     expect(broker.describeTopic('drop').partitions[0]!.logEndOffset).toBe(0);
   });
 
+  it('lets appends under way finish before it closes the logs', async () => {
+    const dataDir = path.join(tempDir(), 'data');
+    let broker = startBroker({ dataDir });
+    await broker.createTopic({ name: 'busy', partitionCount: 4 });
+    const events: string[] = [];
+    const produced = ['a', 'b', 'c', 'd'].map((key) => broker.produce({ topic: 'busy', records: [rec(key, key)] }, context).then(() => events.push(`acknowledged ${key}`)));
+    await broker.close();
+    events.push('closed');
+    await Promise.all(produced);
+    expect(events.at(-1)).toBe('closed');
+    expect(events.slice(0, -1).sort()).toEqual(['acknowledged a', 'acknowledged b', 'acknowledged c', 'acknowledged d']);
+    broker = startBroker({ dataDir });
+    expect(broker.describeTopic('busy').partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(4);
+  });
+
   it('refuses requests with SHUTTING_DOWN once closing', async () => {
     const broker = startBroker();
     await broker.createTopic({ name: 's', partitionCount: 1 });
