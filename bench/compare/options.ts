@@ -17,6 +17,11 @@ export interface CompareOptions {
   partitionCount: number;
   /** Records per producer in the produce workloads. */
   produceRecords: number;
+  /**
+   * Records each producer sends before the measured ones, uncounted: a fresh process's first records pay
+   * for faulting in its memory and compiling its hot code, which a long-lived producer paid long ago.
+   */
+  produceWarmupRecords: number;
   concurrentProducers: number;
   backlogRecords: number;
   latencyRates: number[];
@@ -40,6 +45,7 @@ const FULL: CompareOptions = {
   keyCount: 1000,
   partitionCount: 8,
   produceRecords: 200_000,
+  produceWarmupRecords: 50_000,
   concurrentProducers: 4,
   backlogRecords: 1_000_000,
   latencyRates: [5_000, 50_000],
@@ -58,6 +64,7 @@ const QUICK: Partial<CompareOptions> = {
   runs: 1,
   latencyRates: [5_000],
   produceRecords: 20_000,
+  produceWarmupRecords: 5_000,
   backlogRecords: 30_000,
   latencySeconds: 2,
   memoryRecords: 200_000,
@@ -74,6 +81,7 @@ export const USAGE = `usage: npm run bench:compare -- [options]
   --sizes 100,1024              value sizes in bytes (default 100,1024)
   --runs N                      runs per figure; the median, min and max are reported (default 3, --quick 1)
   --produce-records N           records per producer per produce run (default 200000)
+  --produce-warmup-records N    records each producer sends first, not measured (default 50000; 0 for none)
   --producers N                 producer processes of produce-4 (default 4)
   --backlog-records N           backlog of the consume workload (default 1000000)
   --latency-rates 5000,50000    offered rates of the latency workload, records/s
@@ -128,6 +136,9 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
         break;
       case '--produce-records':
         options.produceRecords = positiveInteger(flag, value);
+        break;
+      case '--produce-warmup-records':
+        options.produceWarmupRecords = value === '0' ? 0 : positiveInteger(flag, value);
         break;
       case '--producers':
         options.concurrentProducers = positiveInteger(flag, value);

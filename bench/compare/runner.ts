@@ -4,7 +4,8 @@
  * samples to the figures, and stops the server. Systems run one after another, never side by side,
  * so that each has the machine's two cores to itself (less whatever else the machine is doing).
  *
- * Producers run as child processes (producer-worker.ts), one per producer, released together; the
+ * Producers run as child processes (producer-worker.ts), one per producer, each warmed up with records
+ * that are not measured (`produceWarmupRecords`) and then released together; the
  * consumer, latency and memory workloads run their clients in this process.
  */
 import path from 'node:path';
@@ -18,7 +19,7 @@ import type { Durability, DurabilitySetting, Endpoint, ProduceOutcome, ServerHan
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WORKER = path.join(ROOT, 'bench/compare/producer-worker.ts');
 const MB = 1_000_000;
-const WORKER_READY_TIMEOUT_MS = 60_000;
+const WORKER_CONNECT_TIMEOUT_MS = 60_000;
 
 export interface SkippedRow {
   system: SystemName;
@@ -51,11 +52,19 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-/** Starts one producer process per spec, releases them together, and returns their outcomes. */
-async function runProducerProcesses(system: SystemName, endpoint: Endpoint, specs: ProducerWorkerArgs['spec'][]): Promise<ProduceOutcome[]> {
+/**
+ * Starts one producer process per spec, lets each send `warmupRecords` unmeasured, releases them
+ * together, and returns their outcomes. Backlog fills pass no warm-up: their record count is exact.
+ */
+async function runProducerProcesses(
+  system: SystemName,
+  endpoint: Endpoint,
+  specs: ProducerWorkerArgs['spec'][],
+  { warmupRecords = 0, readyTimeoutMs = WORKER_CONNECT_TIMEOUT_MS } = {},
+): Promise<ProduceOutcome[]> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
   const workers = specs.map((spec) => {
-    const args: ProducerWorkerArgs = { system, endpoint, spec };
+    const args: ProducerWorkerArgs = { system, endpoint, spec, warmupRecords };
     const child = startChild(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(args)], { cwd: ROOT, env, stdin: 'pipe' });
     const lines: string[] = [];
     let pending = '';
@@ -70,7 +79,7 @@ async function runProducerProcesses(system: SystemName, endpoint: Endpoint, spec
     const ready = new Promise<void>((resolve, reject) => {
       onLine = () => lines.includes(READY_LINE) && resolve();
       void child.exited.then(() => reject(new Error(`a ${system} producer exited before it was ready:\n${child.output()}`)));
-      setTimeout(() => reject(new Error(`a ${system} producer was not ready within ${WORKER_READY_TIMEOUT_MS} ms`)), WORKER_READY_TIMEOUT_MS).unref();
+      setTimeout(() => reject(new Error(`a ${system} producer was not ready within ${readyTimeoutMs} ms`)), readyTimeoutMs).unref();
     });
     return { child, lines, ready };
   });
@@ -153,7 +162,11 @@ class SystemRun {
     const group: FigureGroup = { workload, valueBytes, durability: this.durability };
     await this.repeat(`${workload} ${valueBytes} B`, this.options.runs, (run) =>
       this.withTopic(workload, async (topic) => {
-        const outcomes = await runProducerProcesses(this.adapter.name, this.server.endpoint, this.produceSpecs(topic, valueBytes, producers, this.options.produceRecords));
+        const { produceRecords, produceWarmupRecords, runTimeoutSeconds } = this.options;
+        const specs = this.produceSpecs(topic, valueBytes, producers, produceRecords);
+        // Connecting takes seconds at most; the warm-up is bounded like a run.
+        const readyTimeoutMs = WORKER_CONNECT_TIMEOUT_MS + (produceWarmupRecords > 0 ? runTimeoutSeconds * 1000 : 0);
+        const outcomes = await runProducerProcesses(this.adapter.name, this.server.endpoint, specs, { warmupRecords: produceWarmupRecords, readyTimeoutMs });
         const records = outcomes.reduce((sum, o) => sum + o.recordCount, 0);
         const elapsedMs = Math.max(...outcomes.map((o) => o.endedAtMs)) - Math.min(...outcomes.map((o) => o.startedAtMs));
         const perSecond = (records * 1000) / elapsedMs;
