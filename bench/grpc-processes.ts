@@ -29,9 +29,13 @@ process.on('exit', () => {
 });
 
 /** Starts `node <args>` in the repository root, keeping the tail of its output for errors; `onStdout` sees all of its standard output. */
-function spawnNode(args: readonly string[], onStdout?: (chunk: string) => void): { child: ChildProcess; output: () => string; exited: Promise<void> } {
+function spawnNode(
+  args: readonly string[],
+  onStdout?: (chunk: string) => void,
+  extraEnv: Record<string, string> = {},
+): { child: ChildProcess; output: () => string; exited: Promise<void> } {
   // The child's settings come from its flags alone, not from SLUICE_* variables of this shell.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_'))), ...extraEnv };
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
@@ -60,19 +64,27 @@ function stopper(child: ChildProcess, exited: Promise<void>): () => Promise<void
   };
 }
 
-/** The node flags `npm start` gives the broker (package.json's start script), so that benchmarks run it as users do. */
-function brokerNodeFlags(): string[] {
+/**
+ * How `npm start` runs the broker (package.json's start script: `[NAME=value ...] node [flags]
+ * dist/main.js`): its environment assignments and node flags, so that benchmarks run it as users do.
+ */
+function brokerStartCommand(): { env: Record<string, string>; nodeFlags: string[] } {
   const packageJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = packageJson.scripts.start.trim().split(/\s+/);
+  const node = words.indexOf('node');
   const script = words.indexOf('dist/main.js');
-  if (words[0] !== 'node' || script < 0) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${packageJson.scripts.start}`);
-  return words.slice(1, script);
+  const assignments = words.slice(0, Math.max(node, 0));
+  if (node < 0 || script < node || !assignments.every((word) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(word))) {
+    throw new Error(`package.json's start script is not "[NAME=value ...] node [flags] dist/main.js": ${packageJson.scripts.start}`);
+  }
+  const env = Object.fromEntries(assignments.map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
+  return { env, nodeFlags: words.slice(node + 1, script) };
 }
 
 /**
  * Starts a broker on `dataDir` with both ports picked by the OS; resolves once it listens. From
  * source through tsx by default; `build: 'dist'` runs `dist/main.js` as `npm start` does (build
- * first). Either way with the node flags of `npm start`.
+ * first). Either way with the node flags and environment assignments of `npm start`.
  */
 export async function startBrokerProcess(options: {
   dataDir: string;
@@ -84,8 +96,9 @@ export async function startBrokerProcess(options: {
 }): Promise<ChildServer> {
   const portFile = path.join(path.dirname(options.dataDir), `ports-${path.basename(options.dataDir)}.json`);
   fs.rmSync(portFile, { force: true });
+  const start = brokerStartCommand();
   const { child, output, exited } = spawnNode([
-    ...brokerNodeFlags(),
+    ...start.nodeFlags,
     ...(options.nodeFlags ?? []),
     ...(options.build === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']),
     '--data-dir',
@@ -99,7 +112,7 @@ export async function startBrokerProcess(options: {
     '--log-level',
     'warn',
     ...(options.extraArgs ?? []),
-  ], options.onStdout);
+  ], options.onStdout, start.env);
   let exitedEarly = false;
   void exited.then(() => (exitedEarly = true));
   const deadline = Date.now() + READY_TIMEOUT_MS;
