@@ -1,8 +1,9 @@
 /**
  * One producer of the produce workloads, in a process of its own (so that producers do not share an
  * event loop): `node --import tsx bench/compare/producer-worker.ts '<json>'` with
- * `{ system, endpoint, spec, warmupRecords }`. It connects, sends the warm-up records (not measured), prints `ready`, waits for `go` on stdin (so that all
- * producers start together), produces, and prints its ProduceOutcome as one JSON line.
+ * `{ system, endpoint, spec, warmupRecords }`. It connects, sends the warm-up records (not
+ * measured), prints `ready`, waits for `go` on stdin (so that all producers start together),
+ * produces, and prints its ProduceOutcome as one JSON line.
  */
 import { createInterface } from 'node:readline';
 import { ADAPTERS } from './adapters.js';

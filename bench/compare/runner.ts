@@ -4,9 +4,9 @@
  * samples to the figures, and stops the server. Systems run one after another, never side by side,
  * so that each has the machine's two cores to itself (less whatever else the machine is doing).
  *
- * Producers run as child processes (producer-worker.ts), one per producer, each warmed up with records
- * that are not measured (`produceWarmupRecords`) and then released together; the
- * consumer, latency and memory workloads run their clients in this process.
+ * Producers run as child processes (producer-worker.ts), one per producer, each warmed up with
+ * records that are not measured (`produceWarmupRecords`) and then released together; the consumer,
+ * latency and memory workloads run their clients in this process.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
