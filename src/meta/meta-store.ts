@@ -257,7 +257,7 @@ export class MetaStore {
           assert(batch.baseOffset <= batch.lastOffset, () => `producer ${producer.producerId}: batch ${batch.baseOffset}..${batch.lastOffset} is reversed`);
           assert(
             batch.lastOffset < snapshot.coveredOffset,
-            `producer ${producer.producerId}: batch ending at ${batch.lastOffset} is not below coveredOffset ${snapshot.coveredOffset}`,
+            () => `producer ${producer.producerId}: batch ending at ${batch.lastOffset} is not below coveredOffset ${snapshot.coveredOffset}`,
           );
           return { baseSequence: batch.baseSequence, lastSequence: batch.lastSequence, baseOffset: batch.baseOffset, lastOffset: batch.lastOffset };
         }),
@@ -382,7 +382,7 @@ export class MetaStore {
       if (stored !== undefined) {
         assert(
           value.generation >= stored.generation,
-          `group ${value.group}: generation ${value.generation} would go back from ${stored.generation}`,
+          () => `group ${value.group}: generation ${value.generation} would go back from ${stored.generation}`,
         );
       }
       this.groups.putSync(key, value);
