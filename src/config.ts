@@ -335,6 +335,20 @@ export const BROKER_SETTINGS = {
       'How long acknowledged progress may wait before the committed offset is written to the metadata store (one write per group per interval); a broker crash redelivers at most that much acknowledged work. 0: after every event-loop turn.',
   },
   deliveryBytesMax: { kind: 'integer', default: 1 * MiB, min: 1 * KiB, max: 64 * MiB, description: 'Byte budget of one delivery of records to a member.' },
+  journalFileBytesMax: {
+    kind: 'integer',
+    default: 64 * MiB,
+    min: 1 * MiB,
+    max: 1 * GiB,
+    description: 'Size at which the journal of `always` topics starts a new file and fsyncs the segments the old one covered.',
+  },
+  journalAppendBytesMax: {
+    kind: 'integer',
+    default: 32 * KiB,
+    min: 0,
+    max: 64 * MiB,
+    description: 'Largest append to an `always` partition that goes through the journal; a larger one fsyncs its segment instead (0: the journal is not used).',
+  },
   shutdownGraceMs: { kind: 'integer', default: 10_000, min: 0, max: 300_000, description: 'How long shutdown waits for in-flight requests.' },
 } as const satisfies Record<string, Setting>;
 

@@ -16,6 +16,7 @@ import { BrokerError, isBrokerError } from '../errors.js';
 import {
   type AppendResult,
   type FileIO,
+  type Journal,
   type ReadResult,
   type RecordInput,
   type RetentionResult,
@@ -92,6 +93,7 @@ export class Partition {
     dir: string;
     config: TopicConfig;
     io?: FileIO;
+    journal?: Journal;
     clock: Clock;
     logger: Logger;
     snapshot?: ProducerSnapshot;
@@ -99,7 +101,14 @@ export class Partition {
     const { topic, id, config, clock, logger } = options;
     let log: SegmentLog;
     try {
-      log = SegmentLog.open({ dir: options.dir, config: pickLogSettings(config), clock, logger, ...(options.io ? { io: options.io } : {}) });
+      log = SegmentLog.open({
+        dir: options.dir,
+        config: pickLogSettings(config),
+        clock,
+        logger,
+        ...(options.io ? { io: options.io } : {}),
+        ...(options.journal ? { journal: options.journal } : {}),
+      });
     } catch (error) {
       if (!isBrokerError(error)) throw error;
       logger.error({ topic, partition: id, code: error.code, err: error }, 'partition is offline: its log failed to open');

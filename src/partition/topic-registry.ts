@@ -15,7 +15,7 @@ import { type Clock, type Logger, assert } from '../base/index.js';
 import { TOPIC_NAME_PATTERN, topicConfig, type TopicConfig } from '../config.js';
 import { BrokerError } from '../errors.js';
 import type { MetaStore, TopicRecord } from '../meta/index.js';
-import { type FileIO, nodeFileIO } from '../storage/index.js';
+import { type FileIO, Journal, nodeFileIO } from '../storage/index.js';
 import { Partition } from './partition.js';
 
 export interface Topic {
@@ -30,6 +30,8 @@ export interface Topic {
 
 export interface TopicLimits {
   topicNameBytesMax: number;
+  journalFileBytesMax: number;
+  journalAppendBytesMax: number;
   partitionCountMax: number;
   producerIdExpirationMs: number;
 }
@@ -50,13 +52,25 @@ export class TopicRegistry {
   private readonly busyNames = new Set<string>();
   private readonly io: FileIO;
   private readonly topicsDir: string;
+  /** Shared by the partitions' logs: the `always` ones sync it instead of their segments. */
+  private readonly journal: Journal;
 
   private constructor(private readonly options: TopicRegistryOptions) {
     this.io = options.io ?? nodeFileIO;
     this.topicsDir = path.join(options.dataDir, 'topics');
+    this.journal = Journal.open({
+      dir: path.join(options.dataDir, 'journal'),
+      fileBytesMax: options.limits.journalFileBytesMax,
+      appendBytesMax: options.limits.journalAppendBytesMax,
+      io: this.io,
+      logger: options.logger,
+    });
   }
 
-  /** Loads every topic in the metadata store and removes orphan topic directories. */
+  /**
+   * Loads every topic in the metadata store (each log replays what the journal holds for it),
+   * removes orphan topic directories, then lets the journal start afresh.
+   */
   static open(options: TopicRegistryOptions): TopicRegistry {
     const registry = new TopicRegistry(options);
     registry.io.mkdirp(registry.topicsDir);
@@ -70,6 +84,7 @@ export class TopicRegistry {
       options.logger.warn({ dir: entry }, 'removing an orphan topic directory (an interrupted create or delete)');
       registry.io.removeTree(path.join(registry.topicsDir, entry));
     }
+    registry.journal.finishRecovery((key) => registry.io.exists(path.join(options.dataDir, key)));
     return registry;
   }
 
@@ -89,6 +104,7 @@ export class TopicRegistry {
         clock,
         logger,
         ...(this.options.io ? { io: this.options.io } : {}),
+        journal: this.journal,
         ...this.snapshotOption(meta.getProducerSnapshot(record.topicId, id)),
       });
       partition.producerIdExpirationMs = limits.producerIdExpirationMs;
@@ -208,5 +224,6 @@ export class TopicRegistry {
   async close(): Promise<void> {
     await this.snapshotProducers();
     await Promise.all([...this.topics.values()].flatMap((topic) => topic.partitions.map((p) => p.close())));
+    await this.journal.close();
   }
 }

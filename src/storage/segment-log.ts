@@ -5,7 +5,10 @@
  * before it returns its promise, so offsets follow call order and no lock is needed. The promise
  * resolves when the append is acknowledgeable under the log's durability mode, and says which:
  * - `always` (default): after an fdatasync covering it. Appends that arrive while a sync is in
- *   flight wait for the next one, which covers them all (group commit).
+ *   flight wait for the next one, which covers them all (group commit). With a journal (the broker
+ *   always gives one) an append of up to `journal.appendBytesMax` is also written there, and when
+ *   every append waiting is, the sync is the journal's, shared by every partition; the segment is
+ *   then fsynced when the journal checkpoints it (see Journal). Otherwise the sync is the segment's.
  * - `interval`: once written to the OS (a process crash keeps it; a power loss may not); a timer
  *   fsyncs every `flushIntervalMs`.
  * - `never`: once written to the OS; fsynced only at roll, close and `flush()`.
@@ -27,6 +30,7 @@ import type { LogConfig } from '../config.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import { type FileIO, nodeFileIO } from './file-io.js';
 import { BATCH_HEADER_BYTES, BATCH_MAGIC, type BatchHeader, batchNextOffset, decodeRecords, readBatchHeader, setBaseOffset } from '../base/index.js';
+import type { Journal, JournalWriter, ReplayedFrame } from './journal.js';
 import { Segment, parseSegmentFileName, type SegmentLimits } from './segment.js';
 
 export interface SegmentLogOptions {
@@ -35,6 +39,8 @@ export interface SegmentLogOptions {
   io?: FileIO;
   clock?: Clock;
   logger?: Logger;
+  /** Replayed at open; `always` logs write to it and sync it instead of their segments. */
+  journal?: Journal;
 }
 
 export interface AppendResult {
@@ -78,6 +84,8 @@ export interface RecoveryReport {
   segmentCount: number;
   /** Set when a torn tail was cut from the active segment. */
   tornTail?: { file: string; position: number; bytesCut: number; problem: string };
+  /** Batches the journal had that the segments had lost (a power loss), appended again. */
+  replayedBatchCount: number;
 }
 
 interface Waiter {
@@ -106,6 +114,13 @@ export class SegmentLog {
   private closed = false;
   /** Sealed segments holding an open file or a loaded index, most recently used last. */
   private recentlyUsed: Segment[] = [];
+  private readonly journal: Journal | undefined;
+  /** Set when appends go through the journal (`always` mode with a journal). */
+  private readonly journalWriter: JournalWriter | undefined;
+  /** The journal's checkpoint fsync of the active segment, while in flight. */
+  private checkpointing: Promise<void> | undefined;
+  /** The log end after the last append that skipped the journal: a sync covering it must be the segment's. */
+  private unjournaledEnd = 0;
 
   readonly recovery: RecoveryReport;
 
@@ -122,9 +137,16 @@ export class SegmentLog {
     this.segments = segments;
     this.recovery = recovery;
     this.activeSinceMs = this.clock.nowMs();
+    this.durableEndOffset = 0;
+    this.journal = options.journal;
+    // Whatever the mode now: the frames may come from a run in `always` mode.
+    this.journal?.replay(dir, (frame) => this.replayFrame(frame));
     // What recovery kept may sit only in the page cache (after a process crash): make it durable.
     this.active.syncNow();
     this.durableEndOffset = this.logEndOffset;
+    if (this.journal !== undefined && config.durability === 'always') {
+      this.journalWriter = { key: this.journal.keyOf(dir), syncData: () => this.checkpoint() };
+    }
     this.scheduleIntervalFlush();
   }
 
@@ -195,7 +217,7 @@ export class SegmentLog {
     if (sorted.length === 0) {
       const segment = Segment.create(io, dir, 0, limits);
       io.fsyncDir(dir);
-      return { segments: [segment], recovery: { segmentCount: 1 } };
+      return { segments: [segment], recovery: { segmentCount: 1, replayedBatchCount: 0 } };
     }
     const segments = sorted.slice(0, -1).map((base) => Segment.openClosed(io, dir, base, limits));
     const { segment: active, problem } = Segment.openActive(io, dir, sorted[sorted.length - 1]!, limits);
@@ -211,7 +233,7 @@ export class SegmentLog {
         );
       }
     }
-    const recovery: RecoveryReport = { segmentCount: segments.length };
+    const recovery: RecoveryReport = { segmentCount: segments.length, replayedBatchCount: 0 };
     if (problem !== undefined) {
       // A bad batch in the active segment is a torn tail only if nothing valid follows it.
       const following = problem.problem === 'bad-offset' ? problem : active.findValidBatchAfter(problem.position, problem.expectedOffset);
@@ -222,6 +244,29 @@ export class SegmentLog {
       this.logger.warn({ offset: problem.expectedOffset, ...recovery.tornTail }, 'cut a torn tail from the active segment');
     }
     return { segments, recovery };
+  }
+
+  /**
+   * Applies one journal frame: appends the batches the segments lost, redoes a truncation. A batch
+   * past the log end was never acknowledged: an append is acknowledged only once everything before
+   * it is durable, and what came before it here skipped the journal and was lost with the segment.
+   */
+  private replayFrame(frame: ReplayedFrame): void {
+    if (frame.kind === 'truncate') {
+      if (frame.offset < this.logEndOffset) this.truncateFiles(frame.offset);
+      return;
+    }
+    for (const batch of frame.batches) {
+      const header = readBatchHeader(batch, 0);
+      if (batchNextOffset(header) <= this.logEndOffset) continue;
+      if (header.baseOffset !== this.logEndOffset) {
+        this.logger.warn({ dir: this.dir, offset: header.baseOffset, logEndOffset: this.logEndOffset }, 'not replaying a journal batch past the log end');
+        continue;
+      }
+      this.maybeRoll(header.batchBytes);
+      this.active.append([batch], [header]);
+      this.recovery.replayedBatchCount++;
+    }
   }
 
   // ---- append ----
@@ -247,6 +292,8 @@ export class SegmentLog {
     });
     try {
       this.active.append(list, headers);
+      if (this.journalWriter !== undefined && totalBytes <= this.journal!.appendBytesMax) this.journal!.write(this.journalWriter, list);
+      else this.unjournaledEnd = nextOffset;
     } catch (error) {
       throw this.goOffline(error, 'write');
     }
@@ -311,7 +358,9 @@ export class SegmentLog {
     if (this.durableEndOffset >= this.logEndOffset) return undefined;
     const endOffset = this.logEndOffset;
     const truncations = this.truncations;
-    this.syncing = this.active.sync().then(
+    // No sync is in flight: everything past the durable end waits for this one.
+    const sync = this.journalWriter !== undefined && this.unjournaledEnd <= this.durableEndOffset ? this.journal!.sync() : this.active.sync();
+    this.syncing = sync.then(
       () => {
         this.syncing = undefined;
         this.markDurable(endOffset, truncations);
@@ -331,6 +380,21 @@ export class SegmentLog {
       },
     );
     return this.syncing;
+  }
+
+  /** The journal retires a file this log wrote to: make what the segment holds durable. */
+  private async checkpoint(): Promise<void> {
+    if (this.offlineError !== undefined) throw this.offlineError;
+    if (this.closed) return; // close() fsynced it
+    // Sealed segments were fsynced when they rolled.
+    this.checkpointing = this.active.sync();
+    try {
+      await this.checkpointing;
+    } catch (error) {
+      throw this.goOffline(error, 'fdatasync');
+    } finally {
+      this.checkpointing = undefined;
+    }
   }
 
   private markDurable(endOffset: number, truncations: number): void {
@@ -496,23 +560,16 @@ export class SegmentLog {
    */
   truncate(offset: number): Offset {
     this.checkUsable();
-    assert(this.waiters.length === 0, 'truncate while appends await durability');
+    assert(this.waiters.length === 0 && this.checkpointing === undefined, 'truncate while appends await durability');
     assert(Number.isSafeInteger(offset) && offset >= 0, () => `truncate to a bad offset ${offset}`);
     if (offset >= this.logEndOffset) return this.logEndOffset;
     this.truncations++;
     try {
-      while (this.segments.length > 0 && this.active.baseOffset >= offset && !(this.segments.length === 1 && offset > this.active.baseOffset)) {
-        const last = this.segments.pop()!;
-        this.deleteSegment(last);
-        if (this.segments.length === 0) {
-          this.segments.push(Segment.create(this.io, this.dir, offset, this.limits));
-          break;
-        }
-      }
-      const active = this.active;
-      if (offset > active.baseOffset && offset < active.nextOffset) active.truncateAt(active.locate(offset));
-      this.recentlyUsed = this.recentlyUsed.filter((s) => s !== active);
-      this.io.fsyncDir(this.dir);
+      this.truncateFiles(offset);
+      // A replay of the journal's older frames must not bring the cut batches back. (Files a start
+      // kept for a log that failed to open are older than this frame and outlive it: a truncated
+      // log would replay their frames at its new end. Nothing truncates a log in service today.)
+      if (this.journalWriter !== undefined) this.journal!.truncate(this.journalWriter, offset);
     } catch (error) {
       throw this.goOffline(error, 'truncate');
     }
@@ -522,6 +579,21 @@ export class SegmentLog {
     return this.logEndOffset;
   }
 
+  private truncateFiles(offset: number): void {
+    while (this.segments.length > 0 && this.active.baseOffset >= offset && !(this.segments.length === 1 && offset > this.active.baseOffset)) {
+      const last = this.segments.pop()!;
+      this.deleteSegment(last);
+      if (this.segments.length === 0) {
+        this.segments.push(Segment.create(this.io, this.dir, offset, this.limits));
+        break;
+      }
+    }
+    const active = this.active;
+    if (offset > active.baseOffset && offset < active.nextOffset) active.truncateAt(active.locate(offset));
+    this.recentlyUsed = this.recentlyUsed.filter((s) => s !== active);
+    this.io.fsyncDir(this.dir);
+  }
+
   // ---- lifecycle ----
 
   /** Fsyncs, writes the active segment's indexes (a clean close makes the next open fast), closes files. */
@@ -529,6 +601,7 @@ export class SegmentLog {
     if (this.closed) return;
     this.flushTimer?.cancel();
     while (this.syncing !== undefined) await this.syncing;
+    if (this.checkpointing !== undefined) await this.checkpointing.catch(() => undefined);
     this.closed = true;
     if (this.offlineError === undefined) {
       try {
@@ -561,7 +634,8 @@ export class SegmentLog {
    */
   private goOffline(cause: unknown, action: string): Error {
     if (this.offlineError !== undefined) return this.offlineError;
-    if (isBrokerError(cause) && cause.code !== 'LOG_CORRUPT') return cause;
+    // The journal's I/O errors (STORAGE_IO_ERROR) take the log offline too.
+    if (isBrokerError(cause) && cause.code !== 'LOG_CORRUPT' && cause.code !== 'STORAGE_IO_ERROR') return cause;
     const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
     const error = isBrokerError(cause)
       ? cause

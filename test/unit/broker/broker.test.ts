@@ -2,6 +2,7 @@
  * The broker facade in-process (no transport): routing, limits, quotas, backpressure, fullPolicy,
  * idempotence across restarts, long polls.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, silentLogger } from '../../../src/base/index.js';
@@ -9,6 +10,8 @@ import { Broker, type ProduceRecord } from '../../../src/broker.js';
 import { brokerSettings, topicConfig } from '../../../src/config.js';
 import { BrokerError } from '../../../src/errors.js';
 import { partitionForKey } from '../../../src/partition/index.js';
+import { nodeFileIO } from '../../../src/storage/index.js';
+import { FaultyFileIO } from '../../helpers/faulty-file-io.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 const open: Broker[] = [];
@@ -16,13 +19,16 @@ afterEach(async () => {
   for (const broker of open.splice(0)) await broker.close();
 });
 
-function startBroker(options: { dataDir?: string; settings?: Record<string, unknown>; topicDefaults?: Record<string, unknown>; clock?: ManualClock } = {}): Broker {
+function startBroker(
+  options: { dataDir?: string; settings?: Record<string, unknown>; topicDefaults?: Record<string, unknown>; clock?: ManualClock; io?: FaultyFileIO } = {},
+): Broker {
   const dataDir = options.dataDir ?? path.join(tempDir(), 'data');
   const broker = Broker.open({
     settings: brokerSettings({ dataDir, ...options.settings }),
     topicDefaults: topicConfig(options.topicDefaults ?? {}),
     logger: silentLogger,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.io ? { io: options.io } : {}),
   });
   open.push(broker);
   return broker;
@@ -236,6 +242,32 @@ describe('Broker', () => {
     expect(events.slice(0, -1).sort()).toEqual(['acknowledged a', 'acknowledged b', 'acknowledged c', 'acknowledged d']);
     broker = startBroker({ dataDir });
     expect(broker.describeTopic('busy').partitions.reduce((n, p) => n + p.logEndOffset, 0)).toBe(4);
+  });
+
+  it('acknowledges small always appends to many partitions with one journal sync, large ones with their own segment syncs', async () => {
+    const dataDir = path.join(tempDir(), 'data');
+    const io = new FaultyFileIO(nodeFileIO);
+    const broker = startBroker({ dataDir, io, settings: { journalAppendBytesMax: 32 * 1024 } });
+    await broker.createTopic({ name: 'wide', partitionCount: 8 });
+    const keys = Array.from({ length: 64 }, (_, i) => `key-${i}`);
+    expect(new Set(keys.map((key) => partitionForKey(Buffer.from(key), 8))).size).toBe(8);
+    const journalBytes = (): number => fs.readdirSync(path.join(dataDir, 'journal')).reduce((sum, name) => sum + fs.statSync(path.join(dataDir, 'journal', name)).size, 0);
+
+    let syncs = io.calls.fdatasync;
+    await broker.produce({ topic: 'wide', records: keys.map((key) => rec(key, 'small')) }, context);
+    expect(io.calls.fdatasync - syncs).toBe(1);
+    const afterSmall = journalBytes();
+    expect(afterSmall).toBeGreaterThan(64 * 'small'.length);
+
+    syncs = io.calls.fdatasync;
+    await broker.produce({ topic: 'wide', records: keys.map((key) => rec(key, 'x'.repeat(40 * 1024))) }, context);
+    expect(io.calls.fdatasync - syncs).toBe(8);
+    expect(journalBytes()).toBe(afterSmall);
+
+    // One journal file while running, none after a clean shutdown.
+    expect(fs.readdirSync(path.join(dataDir, 'journal'))).toHaveLength(1);
+    await broker.close();
+    expect(fs.readdirSync(path.join(dataDir, 'journal'))).toEqual([]);
   });
 
   it('refuses requests with SHUTTING_DOWN once closing', async () => {
