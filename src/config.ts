@@ -349,6 +349,13 @@ export const BROKER_SETTINGS = {
     max: 64 * MiB,
     description: 'Largest append to an `always` partition that goes through the journal; a larger one fsyncs its segment instead (0: the journal is not used).',
   },
+  journalBytesPerSecondMax: {
+    kind: 'integer',
+    default: 16 * MiB,
+    min: 0,
+    max: 64 * GiB,
+    description: 'Journaled bytes per second beyond which `always` appends fsync their segments instead (a high byte rate amortizes those syncs; the journal would write everything twice).',
+  },
   shutdownGraceMs: { kind: 'integer', default: 10_000, min: 0, max: 300_000, description: 'How long shutdown waits for in-flight requests.' },
 } as const satisfies Record<string, Setting>;
 

@@ -32,6 +32,7 @@ export interface TopicLimits {
   topicNameBytesMax: number;
   journalFileBytesMax: number;
   journalAppendBytesMax: number;
+  journalBytesPerSecondMax: number;
   partitionCountMax: number;
   producerIdExpirationMs: number;
 }
@@ -62,6 +63,8 @@ export class TopicRegistry {
       dir: path.join(options.dataDir, 'journal'),
       fileBytesMax: options.limits.journalFileBytesMax,
       appendBytesMax: options.limits.journalAppendBytesMax,
+      bytesPerSecondMax: options.limits.journalBytesPerSecondMax,
+      clock: options.clock,
       io: this.io,
       logger: options.logger,
     });

@@ -6,9 +6,10 @@
  * resolves when the append is acknowledgeable under the log's durability mode, and says which:
  * - `always` (default): after an fdatasync covering it. Appends that arrive while a sync is in
  *   flight wait for the next one, which covers them all (group commit). With a journal (the broker
- *   always gives one) an append of up to `journal.appendBytesMax` is also written there, and when
+ *   always gives one) an append the journal admits (small, within its byte rate) is also written there, and when
  *   every append waiting is, the sync is the journal's, shared by every partition; the segment is
- *   then fsynced when the journal checkpoints it (see Journal). Otherwise the sync is the segment's.
+ *   then fsynced in the background every `journal.segmentSyncBytes` and when the journal
+ *   checkpoints it (see Journal). Otherwise the sync is the segment's.
  * - `interval`: once written to the OS (a process crash keeps it; a power loss may not); a timer
  *   fsyncs every `flushIntervalMs`.
  * - `never`: once written to the OS; fsynced only at roll, close and `flush()`.
@@ -117,8 +118,10 @@ export class SegmentLog {
   private readonly journal: Journal | undefined;
   /** Set when appends go through the journal (`always` mode with a journal). */
   private readonly journalWriter: JournalWriter | undefined;
-  /** The journal's checkpoint fsync of the active segment, while in flight. */
+  /** Background and checkpoint fsyncs of the active segment, chained one after another. */
   private checkpointing: Promise<void> | undefined;
+  /** Bytes appended through the journal since the segment's last background or checkpoint sync. */
+  private journaledSinceSegmentSync = 0;
   /** The log end after the last append that skipped the journal: a sync covering it must be the segment's. */
   private unjournaledEnd = 0;
 
@@ -292,8 +295,15 @@ export class SegmentLog {
     });
     try {
       this.active.append(list, headers);
-      if (this.journalWriter !== undefined && totalBytes <= this.journal!.appendBytesMax) this.journal!.write(this.journalWriter, list);
-      else this.unjournaledEnd = nextOffset;
+      if (this.journalWriter !== undefined && this.journal!.admits(totalBytes)) {
+        this.journal!.write(this.journalWriter, list);
+        this.journaledSinceSegmentSync += totalBytes;
+        if (this.journaledSinceSegmentSync >= this.journal!.segmentSyncBytes && this.checkpointing === undefined) {
+          this.checkpoint().catch(() => undefined); // a failure takes the log offline
+        }
+      } else {
+        this.unjournaledEnd = nextOffset;
+      }
     } catch (error) {
       throw this.goOffline(error, 'write');
     }
@@ -338,6 +348,7 @@ export class SegmentLog {
     const old = this.active;
     try {
       old.syncNow();
+      this.journaledSinceSegmentSync = 0;
       old.seal();
       const next = Segment.create(this.io, this.dir, old.nextOffset, this.limits);
       this.io.fsyncDir(this.dir);
@@ -382,18 +393,34 @@ export class SegmentLog {
     return this.syncing;
   }
 
-  /** The journal retires a file this log wrote to: make what the segment holds durable. */
-  private async checkpoint(): Promise<void> {
+  /**
+   * Makes what the segment holds durable, off the acknowledgment path: in the background as
+   * journaled appends accumulate, and when the journal retires a file this log wrote to. Each sync
+   * starts after the one before it ends, so the last one covers everything written before the call.
+   */
+  private checkpoint(): Promise<void> {
+    const next = (this.checkpointing ?? Promise.resolve()).catch(() => undefined).then(() => this.syncSegment());
+    this.checkpointing = next;
+    next.then(
+      () => this.checkpointDone(next),
+      () => this.checkpointDone(next),
+    );
+    return next;
+  }
+
+  private checkpointDone(checkpoint: Promise<void>): void {
+    if (this.checkpointing === checkpoint) this.checkpointing = undefined;
+  }
+
+  private async syncSegment(): Promise<void> {
     if (this.offlineError !== undefined) throw this.offlineError;
     if (this.closed) return; // close() fsynced it
+    this.journaledSinceSegmentSync = 0;
     // Sealed segments were fsynced when they rolled.
-    this.checkpointing = this.active.sync();
     try {
-      await this.checkpointing;
+      await this.active.sync();
     } catch (error) {
       throw this.goOffline(error, 'fdatasync');
-    } finally {
-      this.checkpointing = undefined;
     }
   }
 
@@ -560,7 +587,7 @@ export class SegmentLog {
    */
   truncate(offset: number): Offset {
     this.checkUsable();
-    assert(this.waiters.length === 0 && this.checkpointing === undefined, 'truncate while appends await durability');
+    assert(this.waiters.length === 0 && this.checkpointing === undefined, 'truncate while appends or segment syncs are in flight');
     assert(Number.isSafeInteger(offset) && offset >= 0, () => `truncate to a bad offset ${offset}`);
     if (offset >= this.logEndOffset) return this.logEndOffset;
     this.truncations++;
@@ -601,7 +628,7 @@ export class SegmentLog {
     if (this.closed) return;
     this.flushTimer?.cancel();
     while (this.syncing !== undefined) await this.syncing;
-    if (this.checkpointing !== undefined) await this.checkpointing.catch(() => undefined);
+    while (this.checkpointing !== undefined) await this.checkpointing.catch(() => undefined);
     this.closed = true;
     if (this.offlineError === undefined) {
       try {

@@ -3,6 +3,7 @@
  * power loss took from the segments, and the cases where recovery must not guess.
  */
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/base/index.js';
 import { logConfig } from '../../../src/config.js';
 import { type FileIO, Journal, MemoryFileIO, SegmentLog, encodeBatch } from '../../../src/storage/index.js';
 import { journalFileName } from '../../../src/storage/journal.js';
@@ -18,8 +19,13 @@ function batchOf(first: number, count: number): Buffer {
 }
 
 /** Opens the journal and the logs on `io` the way the broker does at start-up. */
-function start(io: FileIO, dirs: readonly string[] = logDirs, fileBytesMax = 1024 * 1024, appendBytesMax = 64 * 1024): { journal: Journal; logs: SegmentLog[] } {
-  const journal = Journal.open({ dir: JOURNAL_DIR, io, fileBytesMax, appendBytesMax });
+function start(
+  io: FileIO,
+  dirs: readonly string[] = logDirs,
+  fileBytesMax = 1024 * 1024,
+  limits: { appendBytesMax?: number; bytesPerSecondMax?: number; clock?: ManualClock } = {},
+): { journal: Journal; logs: SegmentLog[] } {
+  const journal = Journal.open({ dir: JOURNAL_DIR, io, fileBytesMax, appendBytesMax: 64 * 1024, bytesPerSecondMax: 1024 ** 3, ...limits });
   const logs = dirs.map((dir) => SegmentLog.open({ dir, io, config, journal }));
   journal.finishRecovery(() => true);
   return { journal, logs };
@@ -57,6 +63,35 @@ describe('Journal', () => {
     expect(again.logs.map((log) => log.logEndOffset)).toEqual(recovered.logs.map((log) => log.logEndOffset));
     await stop(recovered);
     await stop(again);
+    await stop(running);
+  });
+
+  it('sends appends past its size or byte-rate limit to their own segment sync', async () => {
+    const io = new FaultyFileIO(new MemoryFileIO());
+    const clock = new ManualClock(1_000_000);
+    // 15 KiB/s: 1,536 bytes per 100 ms window.
+    const running = start(io, logDirs.slice(0, 1), 1024 * 1024, { appendBytesMax: 1500, bytesPerSecondMax: 15 * 1024, clock });
+    const [log] = running.logs as [SegmentLog];
+    const journalBytes = (): number => io.sizeOf(io.openReadOnly(`${JOURNAL_DIR}/${journalFileName(0)}`));
+    const small = batchOf(0, 5); // ~700 bytes
+    expect(small.length).toBeLessThan(1000);
+
+    await log.append(small);
+    const afterOne = journalBytes();
+    expect(afterOne).toBeGreaterThan(small.length);
+    await log.append(batchOf(5, 5));
+    expect(journalBytes()).toBeGreaterThan(afterOne);
+    const afterWindow = journalBytes();
+    await log.append(batchOf(10, 5)); // past 1,536 bytes in this window
+    expect(journalBytes()).toBe(afterWindow);
+    clock.advance(100);
+    await log.append(batchOf(15, 5)); // a new window
+    expect(journalBytes()).toBeGreaterThan(afterWindow);
+    await log.append(batchOf(20, 12)); // too large
+    const settled = journalBytes();
+    await log.append(batchOf(32, 12));
+    expect(journalBytes()).toBe(settled);
+    expect(offsetsOf(log)).toEqual(Array.from({ length: 44 }, (_, i) => i));
     await stop(running);
   });
 
@@ -125,7 +160,7 @@ describe('Journal', () => {
     const oldest = damaged.openReadWrite(`${JOURNAL_DIR}/${files[0]!}`);
     damaged.writeAll(oldest, [Buffer.from([0xff])], 40);
     damaged.fdatasyncSync(oldest);
-    expect(() => Journal.open({ dir: JOURNAL_DIR, io: damaged, fileBytesMax: 4096, appendBytesMax: 4096 })).toThrow(
+    expect(() => Journal.open({ dir: JOURNAL_DIR, io: damaged, fileBytesMax: 4096, appendBytesMax: 4096, bytesPerSecondMax: 1024 ** 3 })).toThrow(
       expect.objectContaining({ code: 'LOG_CORRUPT', message: expect.stringContaining('checksum mismatch') }),
     );
     await stop(running);
