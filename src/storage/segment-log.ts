@@ -6,10 +6,10 @@
  * resolves when the append is acknowledgeable under the log's durability mode, and says which:
  * - `always` (default): after an fdatasync covering it. Appends that arrive while a sync is in
  *   flight wait for the next one, which covers them all (group commit). With a journal (the broker
- *   always gives one) an append the journal admits (small, within its byte rate) is also written there, and when
- *   every append waiting is, the sync is the journal's, shared by every partition; the segment is
- *   then fsynced in the background every `journal.segmentSyncBytes` and when the journal
- *   checkpoints it (see Journal). Otherwise the sync is the segment's.
+ *   always gives one) an append the journal admits (small, within its byte rate) is also written
+ *   there, and when every append waiting is, the sync is the journal's, shared by every partition;
+ *   the segment is then fsynced in the background every `journal.segmentSyncBytes` and when the
+ *   journal checkpoints it (see Journal). Otherwise the sync is the segment's.
  * - `interval`: once written to the OS (a process crash keeps it; a power loss may not); a timer
  *   fsyncs every `flushIntervalMs`.
  * - `never`: once written to the OS; fsynced only at roll, close and `flush()`.
@@ -263,7 +263,7 @@ export class SegmentLog {
       const header = readBatchHeader(batch, 0);
       if (batchNextOffset(header) <= this.logEndOffset) continue;
       if (header.baseOffset !== this.logEndOffset) {
-        this.logger.warn({ dir: this.dir, offset: header.baseOffset, logEndOffset: this.logEndOffset }, 'not replaying a journal batch past the log end');
+        this.logger.warn({ dir: this.dir, offset: header.baseOffset, logEndOffset: this.logEndOffset }, 'not replaying a journal batch that does not start at the log end');
         continue;
       }
       this.maybeRoll(header.batchBytes);
