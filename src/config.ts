@@ -354,7 +354,7 @@ export const BROKER_SETTINGS = {
     default: 16 * MiB,
     min: 0,
     max: 64 * GiB,
-    description: 'Journaled bytes per second beyond which `always` appends fsync their segments instead (a high byte rate amortizes those syncs; the journal would write everything twice).',
+    description: 'Bytes per second of `always` appends beyond which they fsync their segments instead of going through the journal (a high byte rate amortizes those syncs; the journal would write everything twice).',
   },
   shutdownGraceMs: { kind: 'integer', default: 10_000, min: 0, max: 300_000, description: 'How long shutdown waits for in-flight requests.' },
 } as const satisfies Record<string, Setting>;

@@ -43,9 +43,9 @@ export interface JournalOptions {
    */
   appendBytesMax: number;
   /**
-   * Appends beyond this rate skip the journal too: at a high byte rate each sync of a partition's
-   * own segment carries plenty of data anyway, and writing everything twice (journal and segment)
-   * would load the disk twice. Measured over 100 ms windows.
+   * Above this byte rate of `always` appends, appends skip the journal too: at a high byte rate each
+   * sync of a partition's own segment carries plenty of data anyway, and writing everything twice
+   * (journal and segment) would load the disk twice. Measured over 100 ms windows.
    */
   bytesPerSecondMax: number;
   clock?: Clock;
@@ -116,8 +116,9 @@ export class Journal {
   private retireStopped = false;
   private failure: BrokerError | undefined;
   private closed = false;
-  /** Journaled bytes in the current rate window (see `admits`). */
+  /** Bytes of `always` appends in the current rate window, and whether the rate is over the limit (see `admits`). */
   private windowBytes = 0;
+  private overRate = false;
   private windowStartMs = 0;
 
   private constructor(private readonly options: JournalOptions) {
@@ -139,19 +140,25 @@ export class Journal {
   }
 
   /**
-   * Whether an append of `bytes` goes through the journal: at most `appendBytesMax`, and within
-   * `bytesPerSecondMax`. A log that gets true must then `write` it.
+   * Whether an append of `bytes` goes through the journal: at most `appendBytesMax`, and while the
+   * byte rate of `always` appends (every one asking counts) stays within `bytesPerSecondMax`. A
+   * window over the rate keeps the next one off the journal as well: at a steady high rate every
+   * append then fsyncs its segment, instead of each window starting with a journaled burst and
+   * ending in segment syncs that also flush the data the burst left in the segments. A log that
+   * gets true must then `write` it.
    */
   admits(bytes: number): boolean {
-    if (bytes > this.options.appendBytesMax) return false;
     const nowMs = (this.options.clock ?? systemClock).nowMs();
-    if (nowMs - this.windowStartMs >= RATE_WINDOW_MS) {
+    const windowBytesMax = (this.options.bytesPerSecondMax * RATE_WINDOW_MS) / 1000;
+    const elapsedMs = nowMs - this.windowStartMs;
+    if (elapsedMs >= RATE_WINDOW_MS) {
+      this.overRate = elapsedMs < 2 * RATE_WINDOW_MS && this.windowBytes > windowBytesMax;
       this.windowStartMs = nowMs;
       this.windowBytes = 0;
     }
-    if (this.windowBytes + bytes > (this.options.bytesPerSecondMax * RATE_WINDOW_MS) / 1000) return false;
     this.windowBytes += bytes;
-    return true;
+    if (this.windowBytes > windowBytesMax) this.overRate = true;
+    return !this.overRate && bytes <= this.options.appendBytesMax;
   }
 
   get segmentSyncBytes(): number {

@@ -66,7 +66,7 @@ describe('Journal', () => {
     await stop(running);
   });
 
-  it('sends appends past its size or byte-rate limit to their own segment sync', async () => {
+  it('sends appends past its size limit, and every append while the byte rate is over its limit, to their own segment sync', async () => {
     const io = new FaultyFileIO(new MemoryFileIO());
     const clock = new ManualClock(1_000_000);
     // 15 KiB/s: 1,536 bytes per 100 ms window.
@@ -75,23 +75,26 @@ describe('Journal', () => {
     const journalBytes = (): number => io.sizeOf(io.openReadOnly(`${JOURNAL_DIR}/${journalFileName(0)}`));
     const small = batchOf(0, 5); // ~700 bytes
     expect(small.length).toBeLessThan(1000);
+    let offset = 0;
+    const appendSmall = (): Promise<unknown> => log.append(batchOf((offset += 5) - 5, 5));
+    const journaled = async (append: () => Promise<unknown>): Promise<boolean> => {
+      const before = journalBytes();
+      await append();
+      return journalBytes() > before;
+    };
 
-    await log.append(small);
-    const afterOne = journalBytes();
-    expect(afterOne).toBeGreaterThan(small.length);
-    await log.append(batchOf(5, 5));
-    expect(journalBytes()).toBeGreaterThan(afterOne);
-    const afterWindow = journalBytes();
-    await log.append(batchOf(10, 5)); // past 1,536 bytes in this window
-    expect(journalBytes()).toBe(afterWindow);
+    expect(await journaled(appendSmall)).toBe(true);
+    expect(await journaled(appendSmall)).toBe(true);
+    expect(await journaled(appendSmall)).toBe(false); // past 1,536 bytes in this window
     clock.advance(100);
-    await log.append(batchOf(15, 5)); // a new window
-    expect(journalBytes()).toBeGreaterThan(afterWindow);
-    await log.append(batchOf(20, 12)); // too large
-    const settled = journalBytes();
-    await log.append(batchOf(32, 12));
-    expect(journalBytes()).toBe(settled);
-    expect(offsetsOf(log)).toEqual(Array.from({ length: 44 }, (_, i) => i));
+    expect(await journaled(appendSmall)).toBe(false); // the window after one over the rate
+    clock.advance(100);
+    expect(await journaled(appendSmall)).toBe(true); // that one stayed under it
+    expect(await journaled(() => log.append(batchOf((offset += 12) - 12, 12)))).toBe(false); // too large, and over the rate with it
+    clock.advance(1000);
+    expect(await journaled(appendSmall)).toBe(true); // a quiet second later
+    expect(await journaled(() => log.append(batchOf((offset += 12) - 12, 12)))).toBe(false); // too large
+    expect(offsetsOf(log)).toEqual(Array.from({ length: offset }, (_, i) => i));
     await stop(running);
   });
 
