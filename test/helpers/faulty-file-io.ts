@@ -1,7 +1,8 @@
 /**
  * A FileIO wrapper for fault tests: delegates every call to an inner FileIO (MemoryFileIO or
  * nodeFileIO), counts the calls, and can be told to
- * - fail the next call of a kind with an errno-style error (as Node's fs would raise it), or
+ * - fail the next call of a kind (or the one after `skip` more) with an errno-style error (as Node's
+ *   fs would raise it), or
  * - hold `fdatasync` completions until the test releases them one by one (the inner sync runs at
  *   once, so it covers exactly what was written before the call; only its completion is delayed).
  */
@@ -33,15 +34,18 @@ export class FaultyFileIO implements FileIO {
   readonly injected: NodeJS.ErrnoException[] = [];
   /** fdatasync calls that have not completed yet (held ones included). */
   syncsInFlight = 0;
-  private armed = new Map<FaultableCall, string>();
+  private armed = new Map<FaultableCall, { code: string; skip: number }>();
   private holding = false;
   private held: HeldSync[] = [];
 
   constructor(readonly inner: FileIO) {}
 
-  /** Makes the next call of `call` fail with errno `code` (without reaching the inner FileIO). */
-  failNext(call: FaultableCall, code = 'EIO'): void {
-    this.armed.set(call, code);
+  /**
+   * Makes the next call of `call` fail with errno `code` (without reaching the inner FileIO), or
+   * the call after `skip` more of them succeed.
+   */
+  failNext(call: FaultableCall, code = 'EIO', skip = 0): void {
+    this.armed.set(call, { code, skip });
   }
 
   /** From now on, completions of `fdatasync` wait for `releaseSync`. */
@@ -68,10 +72,14 @@ export class FaultyFileIO implements FileIO {
 
   private count(call: FaultableCall): void {
     this.calls[call]++;
-    const code = this.armed.get(call);
-    if (code === undefined) return;
+    const armed = this.armed.get(call);
+    if (armed === undefined) return;
+    if (armed.skip > 0) {
+      armed.skip--;
+      return;
+    }
     this.armed.delete(call);
-    const error = errnoError(code, call);
+    const error = errnoError(armed.code, call);
     this.injected.push(error);
     throw error;
   }

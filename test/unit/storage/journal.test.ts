@@ -70,11 +70,11 @@ describe('Journal', () => {
     const io = new FaultyFileIO(new MemoryFileIO());
     const clock = new ManualClock(1_000_000);
     // 15 KiB/s: 1,536 bytes per 100 ms window.
-    const running = start(io, logDirs.slice(0, 1), 1024 * 1024, { appendBytesMax: 1500, bytesPerSecondMax: 15 * 1024, clock });
+    const running = start(io, logDirs.slice(0, 1), 1024 * 1024, { appendBytesMax: 1000, bytesPerSecondMax: 15 * 1024, clock });
     const [log] = running.logs as [SegmentLog];
     const journalBytes = (): number => io.sizeOf(io.openReadOnly(`${JOURNAL_DIR}/${journalFileName(0)}`));
-    const small = batchOf(0, 5); // ~700 bytes
-    expect(small.length).toBeLessThan(1000);
+    expect(batchOf(0, 5).length).toBeLessThan(1000); // ~650 bytes
+    expect(batchOf(0, 12).length).toBeGreaterThan(1000); // ~1,480
     let offset = 0;
     const appendSmall = (): Promise<unknown> => log.append(batchOf((offset += 5) - 5, 5));
     const journaled = async (append: () => Promise<unknown>): Promise<boolean> => {
@@ -92,8 +92,9 @@ describe('Journal', () => {
     expect(await journaled(appendSmall)).toBe(true); // that one stayed under it
     expect(await journaled(() => log.append(batchOf((offset += 12) - 12, 12)))).toBe(false); // too large, and over the rate with it
     clock.advance(1000);
-    expect(await journaled(appendSmall)).toBe(true); // a quiet second later
-    expect(await journaled(() => log.append(batchOf((offset += 12) - 12, 12)))).toBe(false); // too large
+    expect(await journaled(() => log.append(batchOf((offset += 12) - 12, 12)))).toBe(false); // too large, though within the rate
+    clock.advance(1000);
+    expect(await journaled(appendSmall)).toBe(true);
     expect(offsetsOf(log)).toEqual(Array.from({ length: offset }, (_, i) => i));
     await stop(running);
   });
@@ -183,6 +184,61 @@ describe('Journal', () => {
     expect(full.logs.slice(0, 2).map((log) => log.logEndOffset)).toEqual([4, 4]);
     expect(full.logs[1]!.recovery.replayedBatchCount).toBe(1);
     await stop(full);
+    await stop(running);
+  });
+
+  it('keeps a file, and every newer one, while a log that wrote to it cannot checkpoint, so a later start replays it', async () => {
+    const io = new FaultyFileIO(new MemoryFileIO());
+    const running = start(io, logDirs.slice(0, 2), 8 * 1024, { appendBytesMax: 1500 });
+    const [failing, healthy] = running.logs as [SegmentLog, SegmentLog];
+    await Promise.all(running.logs.map((log) => log.append(batchOf(0, 5))));
+    // An append too large for the journal fsyncs the segment itself; that fdatasync fails.
+    io.failNext('fdatasync');
+    await expect(failing.append(batchOf(5, 20))).rejects.toMatchObject({ code: 'STORAGE_IO_ERROR' });
+    expect(failing.offline?.code).toBe('STORAGE_IO_ERROR');
+
+    // The healthy log fills two more files (~700 bytes a frame, 8 KiB files); none can go, the
+    // first one holds the failed log's frames.
+    let next = 5;
+    for (let i = 0; i < 30; i++) {
+      await healthy.append(batchOf(next, 5));
+      next += 5;
+    }
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(io.readdir(JOURNAL_DIR).slice(0, 3)).toEqual([0, 1, 2].map(journalFileName));
+
+    // Power loss: the failed log gets back what it acknowledged, from the kept first file.
+    const recovered = start((io.inner as MemoryFileIO).crashed(), logDirs.slice(0, 2));
+    expect(offsetsOf(recovered.logs[0]!)).toEqual([0, 1, 2, 3, 4]);
+    expect(recovered.logs[1]!.logEndOffset).toBe(next);
+    await stop(recovered);
+    await stop(running);
+  });
+
+  it('takes every always log offline when a journal write fails, and loses nothing it acknowledged', async () => {
+    const io = new FaultyFileIO(new MemoryFileIO());
+    const running = start(io, logDirs.slice(0, 2));
+    const [first, second] = running.logs as [SegmentLog, SegmentLog];
+    await Promise.all(running.logs.map((log) => log.append(batchOf(0, 3))));
+    // The segment's write goes first and succeeds; the journal's write after it fails.
+    io.failNext('writeAll', 'ENOSPC', 1);
+    await expect(first.append(batchOf(3, 3))).rejects.toMatchObject({ code: 'STORAGE_IO_ERROR' });
+    await expect(second.append(batchOf(3, 3))).rejects.toMatchObject({ code: 'STORAGE_IO_ERROR' });
+    for (const log of running.logs) expect(log.offline?.code).toBe('STORAGE_IO_ERROR');
+
+    const recovered = start((io.inner as MemoryFileIO).crashed(), logDirs.slice(0, 2));
+    for (const log of recovered.logs) expect(offsetsOf(log).slice(0, 3)).toEqual([0, 1, 2]);
+    await stop(recovered);
+    await stop(running);
+  });
+
+  it('is not used when journalBytesPerSecondMax is 0: every append fsyncs its own segment', async () => {
+    const io = new FaultyFileIO(new MemoryFileIO());
+    const running = start(io, logDirs.slice(0, 2), 1024 * 1024, { bytesPerSecondMax: 0 });
+    const syncsBefore = io.calls.fdatasync;
+    await Promise.all(running.logs.map((log) => log.append(batchOf(0, 1))));
+    expect(io.calls.fdatasync - syncsBefore).toBe(2);
+    expect(io.sizeOf(io.openReadOnly(`${JOURNAL_DIR}/${journalFileName(0)}`))).toBe(0);
     await stop(running);
   });
 
