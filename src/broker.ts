@@ -188,6 +188,7 @@ export class Broker {
           }),
         ),
       () => this.groupLagSamples(),
+      () => this.topics.journalSample(),
     );
     this.groups = new GroupCoordinator({
       topics,

@@ -15,6 +15,17 @@ export interface PartitionGaugeSample {
   sizeBytes: number;
 }
 
+/** The journal's counters since start-up, its longest fdatasync since the previous scrape, and its files on disk. */
+export interface JournalMetricsSample {
+  syncs: number;
+  syncSeconds: number;
+  syncSecondsMax: number;
+  writtenBytes: number;
+  skippedForSize: number;
+  skippedForRate: number;
+  files: number;
+}
+
 /** Sums of the broker's counters over all their labels since start-up, for the admin API's overview. */
 export interface CounterTotals {
   produceRecords: number;
@@ -104,7 +115,11 @@ export class BrokerMetrics {
    * `partitionSamples` and `groupLagSamples` are called on each scrape. Group lag is computed once per
    * scrape for both of its gauges (it reads the oldest unconsumed record of each lagging partition).
    */
-  constructor(partitionSamples: () => PartitionGaugeSample[], groupLagSamples: () => GroupLagSample[] = () => []) {
+  constructor(
+    partitionSamples: () => PartitionGaugeSample[],
+    groupLagSamples: () => GroupLagSample[] = () => [],
+    journalSample: (() => JournalMetricsSample) | undefined = undefined,
+  ) {
     const registers = [this.registry];
     const labelNames = ['topic', 'partition'] as const;
     const gauge = (name: string, help: string, pick: (s: PartitionGaugeSample) => number): void => {
@@ -154,6 +169,64 @@ export class BrokerMetrics {
       'Age in seconds of the oldest record a consumer group has not consumed (at its committed offset), per group partition; 0 without lag.',
       (s) => s.lagSeconds,
     );
+    if (journalSample !== undefined) this.registerJournal(journalSample);
+  }
+
+  /** The journal's metrics, read from one sample per scrape (it also resets the longest sync). */
+  private registerJournal(journalSample: () => JournalMetricsSample): void {
+    const registers = [this.registry];
+    let sample: JournalMetricsSample | undefined;
+    const current = (): JournalMetricsSample => {
+      if (sample === undefined) {
+        sample = journalSample();
+        queueMicrotask(() => {
+          sample = undefined;
+        });
+      }
+      return sample;
+    };
+    const counter = (name: string, help: string, pick: (s: JournalMetricsSample) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(current()));
+        },
+      });
+    };
+    counter('sluice_journal_syncs_total', 'fdatasyncs of the journal (each acknowledges the always appends of every partition written before it).', (s) => s.syncs);
+    counter('sluice_journal_sync_seconds_total', 'Seconds spent in fdatasyncs of the journal.', (s) => s.syncSeconds);
+    counter('sluice_journal_written_bytes_total', 'Bytes written to the journal.', (s) => s.writtenBytes);
+    new Counter({
+      name: 'sluice_journal_skipped_appends_total',
+      help: 'Appends to always partitions that fsynced their segment instead of going through the journal, by reason (size: above journalAppendBytesMax; rate: above journalBytesPerSecondMax).',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const s = current();
+        this.inc({ reason: 'size' }, s.skippedForSize);
+        this.inc({ reason: 'rate' }, s.skippedForRate);
+      },
+    });
+    new Gauge({
+      name: 'sluice_journal_sync_seconds_max',
+      help: 'The longest fdatasync of the journal since the previous scrape, in seconds.',
+      registers,
+      collect() {
+        this.set(current().syncSecondsMax);
+      },
+    });
+    new Gauge({
+      name: 'sluice_journal_files',
+      help: 'Journal files on disk (one while the broker runs; more while retired files wait for their checkpoint, or kept for a later start).',
+      registers,
+      collect() {
+        this.set(current().files);
+      },
+    });
   }
 
   /**

@@ -8,4 +8,4 @@ export {
   type ProducerStamp,
 } from './partition.js';
 export { ProducerStateTable, nextSequence, type ProducerSnapshot, type ProducerEntry, type ProducerBatch } from './producer-state.js';
-export { TopicRegistry, type Topic, type TopicLimits, type TopicRegistryOptions } from './topic-registry.js';
+export { TopicRegistry, type JournalSample, type Topic, type TopicLimits, type TopicRegistryOptions } from './topic-registry.js';

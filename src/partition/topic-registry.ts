@@ -15,7 +15,7 @@ import { type Clock, type Logger, assert } from '../base/index.js';
 import { TOPIC_NAME_PATTERN, topicConfig, type TopicConfig } from '../config.js';
 import { BrokerError } from '../errors.js';
 import type { MetaStore, TopicRecord } from '../meta/index.js';
-import { type FileIO, Journal, nodeFileIO } from '../storage/index.js';
+import { type FileIO, Journal, type JournalStats, nodeFileIO } from '../storage/index.js';
 import { Partition } from './partition.js';
 
 export interface Topic {
@@ -26,6 +26,11 @@ export interface Topic {
   readonly overrides: Readonly<Record<string, string | number>>;
   readonly config: TopicConfig;
   readonly createdAtMs: number;
+}
+
+export interface JournalSample extends JournalStats {
+  syncSecondsMax: number;
+  files: number;
 }
 
 export interface TopicLimits {
@@ -147,6 +152,11 @@ export class TopicRegistry {
 
   list(): Topic[] {
     return [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The journal's counters, its longest sync since the previous call, and its files on disk (for a metrics scrape). */
+  journalSample(): JournalSample {
+    return { ...this.journal.stats, syncSecondsMax: this.journal.takeSyncSecondsMax(), files: this.journal.fileCount() };
   }
 
   /** Checks a topic name against the naming rules; INVALID_ARGUMENT with the rule broken. */

@@ -28,6 +28,6 @@ export {
   type RecordHeader,
   type LogRecord,
 } from '../base/index.js';
-export { Journal, type JournalOptions, type JournalWriter } from './journal.js';
+export { Journal, type JournalOptions, type JournalStats, type JournalWriter } from './journal.js';
 export { type FileIO, type Fd, nodeFileIO } from './file-io.js';
 export { MemoryFileIO, type CrashOptions } from './memory-file-io.js';

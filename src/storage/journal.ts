@@ -66,6 +66,17 @@ export interface JournalWriter {
   syncData(): Promise<void>;
 }
 
+/** What the journal has done since the broker started, for the metrics. */
+export interface JournalStats {
+  syncs: number;
+  syncSeconds: number;
+  /** Bytes written to journal files (frames, headers included). */
+  writtenBytes: number;
+  /** `always` appends that fsynced their segment instead: larger than `appendBytesMax`, or above the byte rate. */
+  skippedForSize: number;
+  skippedForRate: number;
+}
+
 export type ReplayedFrame = { kind: 'batches'; batches: Buffer[] } | { kind: 'truncate'; offset: number };
 
 const FRAME_HEADER_BYTES = 12;
@@ -120,6 +131,9 @@ export class Journal {
   private windowBytes = 0;
   private overRate = false;
   private windowStartMs = 0;
+  readonly stats: JournalStats = { syncs: 0, syncSeconds: 0, writtenBytes: 0, skippedForSize: 0, skippedForRate: 0 };
+  /** The longest fdatasync since `takeSyncSecondsMax` last read it. */
+  private syncSecondsMax = 0;
 
   private constructor(private readonly options: JournalOptions) {
     this.io = options.io ?? nodeFileIO;
@@ -158,7 +172,22 @@ export class Journal {
     }
     this.windowBytes += bytes;
     if (this.windowBytes > windowBytesMax) this.overRate = true;
-    return !this.overRate && bytes <= this.options.appendBytesMax;
+    if (bytes > this.options.appendBytesMax) this.stats.skippedForSize++;
+    else if (this.overRate) this.stats.skippedForRate++;
+    else return true;
+    return false;
+  }
+
+  /** The longest fdatasync of the journal since the previous call (a scrape), in seconds. */
+  takeSyncSecondsMax(): number {
+    const max = this.syncSecondsMax;
+    this.syncSecondsMax = 0;
+    return max;
+  }
+
+  /** Journal files on disk: the current one, retired ones not yet deleted, and any kept for a later start. */
+  fileCount(): number {
+    return this.io.readdir(this.options.dir).filter((name) => name.endsWith(FILE_SUFFIX)).length;
   }
 
   get segmentSyncBytes(): number {
@@ -334,6 +363,7 @@ export class Journal {
       throw this.fail(error, 'write');
     }
     file.sizeBytes += header.length + bodyBytes;
+    this.stats.writtenBytes += header.length + bodyBytes;
     file.writers.add(writer);
     if (file.sizeBytes >= this.options.fileBytesMax) this.roll();
   }
@@ -362,10 +392,15 @@ export class Journal {
     // Calls from here on wait for the sync after this one: this one may not cover their writes.
     this.pendingSync = undefined;
     const file = this.file();
+    const startedAt = performance.now();
     const syncing = this.io.fdatasync(file.fd);
     this.inFlight = syncing;
     try {
       await syncing;
+      const seconds = (performance.now() - startedAt) / 1000;
+      this.stats.syncs++;
+      this.stats.syncSeconds += seconds;
+      this.syncSecondsMax = Math.max(this.syncSecondsMax, seconds);
     } catch (error) {
       throw this.fail(error, 'fdatasync');
     } finally {

@@ -264,6 +264,21 @@ describe('Broker', () => {
     expect(io.calls.fdatasync - syncs).toBe(8);
     expect(journalBytes()).toBe(afterSmall);
 
+    // The metrics say the same; the longest sync is reported once per scrape.
+    const scrape = async (): Promise<Map<string, number>> => {
+      const lines = (await broker.metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('sluice_journal_'));
+      return new Map(lines.map((line) => [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))]));
+    };
+    const first = await scrape();
+    expect(first.get('sluice_journal_syncs_total')).toBe(1);
+    expect(first.get('sluice_journal_written_bytes_total')).toBe(afterSmall);
+    expect(first.get('sluice_journal_skipped_appends_total{reason="size"}')).toBe(8);
+    expect(first.get('sluice_journal_skipped_appends_total{reason="rate"}')).toBe(0);
+    expect(first.get('sluice_journal_sync_seconds_max')).toBeGreaterThan(0);
+    expect(first.get('sluice_journal_sync_seconds_total')).toBeGreaterThanOrEqual(first.get('sluice_journal_sync_seconds_max')!);
+    expect(first.get('sluice_journal_files')).toBe(1);
+    expect((await scrape()).get('sluice_journal_sync_seconds_max')).toBe(0);
+
     // One journal file while running, none after a clean shutdown.
     expect(fs.readdirSync(path.join(dataDir, 'journal'))).toHaveLength(1);
     await broker.close();
