@@ -58,6 +58,24 @@ export interface GroupLagSample {
   lagSeconds: number;
 }
 
+/**
+ * Wraps `read` so that the metrics of one scrape share one reading: a scrape (`registry.metrics()`)
+ * runs every synchronous collect() in one synchronous pass, and the reading is forgotten at the next
+ * microtask, before any other scrape can start.
+ */
+function oncePerScrape<T>(read: () => T): () => T {
+  let reading: { value: T } | undefined;
+  return () => {
+    if (reading === undefined) {
+      reading = { value: read() };
+      queueMicrotask(() => {
+        reading = undefined;
+      });
+    }
+    return reading.value;
+  };
+}
+
 export class BrokerMetrics {
   readonly registry = new Registry();
 
@@ -112,8 +130,9 @@ export class BrokerMetrics {
   readonly inFlightProduceBytes = new Gauge({ name: 'sluice_in_flight_produce_bytes', help: 'Produce bytes being written now.', registers: [this.registry] });
 
   /**
-   * `partitionSamples` and `groupLagSamples` are called on each scrape. Group lag is computed once per
-   * scrape for both of its gauges (it reads the oldest unconsumed record of each lagging partition).
+   * `partitionSamples`, `groupLagSamples` and `journalSample` are called on each scrape. Group lag is
+   * computed once per scrape for both of its gauges (it reads the oldest unconsumed record of each
+   * lagging partition), the journal's sample once for all of its metrics.
    */
   constructor(
     partitionSamples: () => PartitionGaugeSample[],
@@ -138,19 +157,7 @@ export class BrokerMetrics {
     gauge('sluice_log_end_offset', 'Offset the next record gets, per partition.', (s) => s.logEndOffset);
     gauge('sluice_log_size_bytes', 'Bytes of segment files, per partition.', (s) => s.sizeBytes);
 
-    // One scrape (`registry.metrics()`) runs every synchronous collect() in one synchronous pass, so
-    // both lag gauges share the samples computed by the first; they are forgotten at the next
-    // microtask, before any other scrape can start.
-    let lagSamples: GroupLagSample[] | undefined;
-    const currentLag = (): GroupLagSample[] => {
-      if (lagSamples === undefined) {
-        lagSamples = groupLagSamples();
-        queueMicrotask(() => {
-          lagSamples = undefined;
-        });
-      }
-      return lagSamples;
-    };
+    const currentLag = oncePerScrape(groupLagSamples);
     const lagGauge = (name: string, help: string, pick: (s: GroupLagSample) => number): void => {
       new Gauge({
         name,
@@ -172,19 +179,10 @@ export class BrokerMetrics {
     if (journalSample !== undefined) this.registerJournal(journalSample);
   }
 
-  /** The journal's metrics, read from one sample per scrape (it also resets the longest sync). */
+  /** The journal's metrics, from one sample per scrape (taking it resets the longest sync). */
   private registerJournal(journalSample: () => JournalMetricsSample): void {
     const registers = [this.registry];
-    let sample: JournalMetricsSample | undefined;
-    const current = (): JournalMetricsSample => {
-      if (sample === undefined) {
-        sample = journalSample();
-        queueMicrotask(() => {
-          sample = undefined;
-        });
-      }
-      return sample;
-    };
+    const current = oncePerScrape(journalSample);
     const counter = (name: string, help: string, pick: (s: JournalMetricsSample) => number): void => {
       new Counter({
         name,
