@@ -195,7 +195,7 @@ export class BrokerMetrics {
       });
     };
     counter('sluice_journal_syncs_total', 'fdatasyncs of the journal (each acknowledges the always appends of every partition written before it).', (s) => s.syncs);
-    counter('sluice_journal_sync_seconds_total', 'Seconds spent in fdatasyncs of the journal.', (s) => s.syncSeconds);
+    counter('sluice_journal_sync_seconds_total', 'Seconds from starting each fdatasync of the journal to seeing it complete.', (s) => s.syncSeconds);
     counter('sluice_journal_written_bytes_total', 'Bytes written to the journal.', (s) => s.writtenBytes);
     new Counter({
       name: 'sluice_journal_skipped_appends_total',

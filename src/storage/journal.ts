@@ -69,6 +69,7 @@ export interface JournalWriter {
 /** What the journal has done since the broker started, for the metrics. */
 export interface JournalStats {
   syncs: number;
+  /** From starting each fdatasync to seeing it complete (a busy event loop adds to it). */
   syncSeconds: number;
   /** Bytes written to journal files (frames, headers included). */
   writtenBytes: number;
