@@ -188,7 +188,17 @@ export class Journal {
 
   /** Journal files on disk: the current one, retired ones not yet deleted, and any kept for a later start. */
   fileCount(): number {
-    return this.io.readdir(this.options.dir).filter((name) => name.endsWith(FILE_SUFFIX)).length;
+    return this.fileSequences().length;
+  }
+
+  /** The sequence numbers of the journal files in its directory, oldest first. */
+  private fileSequences(): number[] {
+    return this.io
+      .readdir(this.options.dir)
+      .filter((name) => name.endsWith(FILE_SUFFIX))
+      .map((name) => Number(name.slice(0, -FILE_SUFFIX.length)))
+      .filter((sequence) => Number.isSafeInteger(sequence))
+      .sort((a, b) => a - b);
   }
 
   get segmentSyncBytes(): number {
@@ -205,12 +215,7 @@ export class Journal {
   private scan(): void {
     const { io, options } = this;
     io.mkdirp(options.dir);
-    const sequences = io
-      .readdir(options.dir)
-      .filter((name) => name.endsWith(FILE_SUFFIX))
-      .map((name) => Number(name.slice(0, -FILE_SUFFIX.length)))
-      .filter((sequence) => Number.isSafeInteger(sequence))
-      .sort((a, b) => a - b);
+    const sequences = this.fileSequences();
     sequences.forEach((sequence, i) => {
       const filePath = path.join(options.dir, journalFileName(sequence));
       const fd = io.openReadWrite(filePath);
